@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates/updates the
+# virtualenv and installs what it needs; a second run installs nothing (stamp file).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/demo
+export RAY_USAGE_STATS_ENABLED := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test lint clean
+
+install: $(STAMP)
+
+# torch first, from the CPU pin: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints/cpu.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m pipelines.prepare_data --config configs/demo.yaml --run-dir $(RUN_DIR)
+	@echo "demo: artifacts in $(RUN_DIR)/data (summary: $(RUN_DIR)/data/summary.json)"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,57 @@
+"""What every pipeline entrypoint shares: logging, config loading, connecting to Ray.
+
+Entrypoints stay thin: parse flags -> dotted config overrides -> call one library function.
+They run the same way locally (``python -m pipelines.X``) and as Ray jobs
+(``ray job submit --working-dir . -- python -m pipelines.X ...``), where Ray sets
+``RAY_ADDRESS`` and :func:`connect` attaches to the job's cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import ray
+
+from choirrec.config import Config, RayConfig, load_config
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", help="YAML config (configs/*.yaml); flags override it")
+    p.add_argument("--run-dir", dest="run_dir",
+                   help="run directory: local path or pyarrow filesystem URI (config: run_dir)")
+    p.add_argument("--ray-address", dest="ray__address",
+                   help="Ray cluster address (config: ray.address; default $RAY_ADDRESS or local)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, mapping: dict[str, str]) -> Config:
+    """Apply flags to the config: ``mapping`` maps argparse dest -> dotted config field."""
+    overrides = {"run_dir": args.run_dir, "ray.address": args.ray__address}
+    for dest, dotted in mapping.items():
+        overrides[dotted] = getattr(args, dest)
+    return load_config(args.config, overrides)
+
+
+def connect(cfg: RayConfig) -> None:
+    """Attach to the configured/ambient cluster, or start a local one sized to this machine."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=cfg.num_cpus, include_dashboard=cfg.include_dashboard,
+                 log_to_driver=True)
+    logging.getLogger(__name__).info("Ray: %s", ray.cluster_resources())
