@@ -27,7 +27,7 @@ class SyntheticConfig:
     days: int = 14  # length of the click log
     history_days: int = 365  # long-term purchase history before the log
     items_per_leaf: int = 150
-    block_size: int = 25_000  # users per Ray task
+    block_size: int = 10_000  # users per Ray task (a multiple of 500)
     # activity: latent z ~ N(0,1); daily visit prob sigmoid(visit_bias + visit_slope*z);
     # clicks per visit 1 + Poisson(exp(session_bias + session_slope*z))
     visit_bias: float = -3.5

@@ -48,9 +48,11 @@ def test_synthetic_world_in_blocks_is_complete_valid_and_idempotent(ray_cluster,
 
 def test_the_world_does_not_depend_on_how_it_is_split_into_tasks(ray_cluster, tmp_path):
     a = RunDir(f"file://{tmp_path}/a")  # second filesystem path form
-    prepare_data(small_world(users=600), a)
+    prepare_data(small_world(users=1200), a)  # 3 tasks
     b = RunDir(str(tmp_path / "b"))
-    prepare_data(small_world(users=600), b)
+    cfg = small_world(users=1200)
+    cfg.synthetic.block_size = 1500  # 1 task
+    prepare_data(cfg, b)
     ea = a.read_table("data", "events").sort_by([("user_id", "ascending"), ("ts", "ascending")])
     eb = b.read_table("data", "events").sort_by([("user_id", "ascending"), ("ts", "ascending")])
     assert ea.equals(eb)
@@ -87,11 +89,11 @@ def test_cli_attaches_to_the_running_cluster(ray_cluster, tmp_path):
            "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-m", "pipelines.prepare_data", "--dataset", "synthetic", "--users",
-         "300", "--block-size", "150", "--run-dir", str(tmp_path / "cli")],
+         "700", "--block-size", "500", "--run-dir", str(tmp_path / "cli")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "low-activity users: 55% of users" in out.stderr
-    assert RunDir(str(tmp_path / "cli")).manifest("data")["users"] == 300
+    assert RunDir(str(tmp_path / "cli")).manifest("data")["users"] == 700
     bad = subprocess.run(
         [sys.executable, "-m", "pipelines.prepare_data", "--dataset", "taobao_userbehavior",
          "--run-dir", str(tmp_path / "bad")], cwd=ROOT, env=env, capture_output=True, text=True,

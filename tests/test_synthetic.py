@@ -1,6 +1,8 @@
 """The embedded world has the paper's problem (§1, §3), and is learnable from both channels."""
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 import pytest
 
 from choirrec.config import SyntheticConfig
@@ -19,7 +21,7 @@ DAY = 86_400
 def world_block():
     cfg = SyntheticConfig(users=20_000)
     world = build_world(cfg)
-    return cfg, world, generate_block(cfg, world, 0, 1, cfg.users)
+    return cfg, world, generate_block(cfg, world, 1, cfg.users)
 
 
 def test_taxonomy_and_personas_have_the_promised_size():
@@ -30,12 +32,15 @@ def test_taxonomy_and_personas_have_the_promised_size():
 
 def test_blocks_are_deterministic_and_independent(world_block):
     cfg, world, _ = world_block
-    a = generate_block(cfg, world, 3, 1001, 50)
-    b = generate_block(cfg, world, 3, 1001, 50)
-    c = generate_block(cfg, world, 4, 1051, 50)
+    a = generate_block(cfg, world, 1001, 600)
+    b = generate_block(cfg, world, 1001, 600)
+    c = generate_block(cfg, world, 1501, 100)  # the tail of a's users, as its own block
     assert a.events.equals(b.events) and a.queries.equals(b.queries)
-    assert not a.events.equals(c.events)
-    assert a.users.column("user_id").to_pylist() == list(range(1001, 1051))
+    assert a.users.column("user_id").to_pylist() == list(range(1001, 1601))
+    tail = a.events.filter(pa.compute.greater_equal(a.events.column("user_id"), 1501))
+    assert tail.equals(c.events)
+    with pytest.raises(ValueError, match="multiple of 500"):
+        generate_block(cfg, world, 1002, 10)
 
 
 def test_artifacts_validate(world_block):

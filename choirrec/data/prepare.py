@@ -16,6 +16,7 @@ from choirrec.config import DataConfig
 from choirrec.data.choirrec_tsv import write_choirrec_tsv
 from choirrec.data.source import SourceOutput
 from choirrec.data.summary import format_summary, summarize, user_activity
+from choirrec.data.synthetic import WORLD_VERSION
 from choirrec.data.synthetic_source import write_synthetic
 from choirrec.data.taobao_userbehavior import _find_csv, write_taobao
 from choirrec.run_dir import RunDir, StageWriter, file_fingerprint, fingerprint
@@ -47,6 +48,8 @@ def data_fingerprint(cfg: DataConfig) -> str:
     c.pop("force")
     if cfg.dataset != "synthetic":
         c.pop("synthetic")
+    else:
+        c["world_version"] = WORLD_VERSION
     return fingerprint(STAGE, SCHEMA_VERSION, c, _inputs(cfg))
 
 
@@ -57,7 +60,9 @@ def prepare_data(cfg: DataConfig, run: RunDir) -> dict:
     fp = data_fingerprint(cfg)
     if not cfg.force and run.is_current(STAGE, fp):
         log.info("data is current in %s (fingerprint %s…); skipping", run.uri, fp[:12])
-        return run.read_json(STAGE, "summary.json")
+        summary = run.read_json(STAGE, "summary.json")
+        log.info("\n%s", format_summary(summary, f"{cfg.dataset} -> {run.uri} (cached)"))
+        return summary
     with run.stage(STAGE, fp) as w:
         out = SOURCES[cfg.dataset](cfg, w)
         act = user_activity(out.stats, cfg.low_activity_share, cfg.activity_levels)

@@ -80,14 +80,13 @@ def format_summary(s: dict, title: str) -> str:
     lines = [f"== {title} =="]
     ev = s["events"]
     lines.append(f"users {s['users']:,} ({s['users_with_clicks']:,} with clicks) | events: "
-                 + ", ".join(f"{k} {v:,}" for k, v in ev.items()) + f" | queries {s['queries']:,}")
-    cq = s["clicks_per_user"]
-    if cq:
-        lines.append("clicks/user  " + "  ".join(f"{k} {v:g}" for k, v in cq.items()))
-    bq = s["train_purchases_per_user"]
-    if bq:
-        lines.append("purchases/user (training window)  "
-                     + "  ".join(f"{k} {v:g}" for k, v in bq.items()))
+                 + ", ".join(f"{k} {ev[k]:,}" for k in ("pv", "cart", "fav", "buy"))
+                 + f" | queries {s['queries']:,}")
+    keys = [f"p{int(q * 100)}" for q in QUANTILES] + ["mean", "max"]
+    for title, name in (("clicks/user", "clicks_per_user"),
+                        ("purchases/user (training window)", "train_purchases_per_user")):
+        if s[name]:
+            lines.append(f"{title}  " + "  ".join(f"{k} {s[name][k]:.4g}" for k in keys))
     key = next(k for k in s if k.startswith("click_share_top"))
     low = s["low_activity"]
     lines.append(f"top 18% of users make {s[key]:.1%} of clicks (paper: ~90%)")
@@ -97,7 +96,8 @@ def format_summary(s: dict, title: str) -> str:
                  f"vs {low['attr_fill_rate_rest']:.0%} for the rest (paper: ~65%)")
     lines.append(f"{'split':<6}{'rows':>10}{'pos rate':>10}{'users':>9}{'GAUC users':>12}"
                  f"{'(low-act.)':>12}")
-    for name, d in s["samples"].items():
+    for name in SPLITS:
+        d = s["samples"][name]
         lines.append(f"{name:<6}{d['rows']:>10,}{d['positive_rate']:>10.4f}{d['users']:>9,}"
                      f"{d['gauc_users']:>12,}{d['gauc_users_low']:>12,}")
     return "\n".join(lines)

@@ -32,6 +32,9 @@ from choirrec.schema import EVENTS, ITEMS, QUERIES, USERS, conform
 from choirrec.schema import PERSONAS as PERSONAS_SCHEMA
 
 DAY = 86_400
+# Bump when the generative model changes: it is part of the prepare stage's fingerprint, so a
+# run directory made by an older generator is rebuilt instead of silently reused.
+WORLD_VERSION = 2
 AGE_BANDS = ((18, "18-24"), (25, "25-29"), (30, "30-34"), (35, "35-39"), (40, "40-49"),
              (50, "50-59"), (60, "60+"))
 CITY_TIER_P = {"budget": [0.08, 0.14, 0.26, 0.27, 0.25], "premium": [0.38, 0.30, 0.18, 0.09, 0.05]}
@@ -138,7 +141,6 @@ class Block:
     personas: pa.Table
     events: pa.Table
     queries: pa.Table
-    attr_fill_rate: np.ndarray  # per user, aligned with users
 
 
 _P_STAGE = [p.life_stage for p in PERSONAS]
@@ -174,9 +176,7 @@ def _attributes(rng, persona: np.ndarray, z: np.ndarray, cfg: SyntheticConfig):
         "consumption_level": pa.array(cons, pa.int8(), mask=~masks["consumption_level"]),
         "age": pa.array(age, pa.float64(), mask=~masks["age"]),
     }
-    # age and age_band are one fact; count the five independent fields
-    fill_rate = np.mean(np.stack(list(masks.values())), axis=0)
-    return cols, fill_rate
+    return cols
 
 
 def _noisy_queries(rng, cats: np.ndarray) -> list[str]:
@@ -203,17 +203,36 @@ def _noisy_queries(rng, cats: np.ndarray) -> list[str]:
     return out
 
 
-def generate_block(cfg: SyntheticConfig, world: World, block_index: int, first_user_id: int,
-                   n_users: int) -> Block:
-    """Generate ``n_users`` users with ids ``first_user_id..`` — deterministic per block."""
-    rng = np.random.default_rng([cfg.seed, 1, block_index])
+CHUNK_USERS = 500  # the unit of seeding: the world does not depend on the Ray block size
+
+
+def generate_block(cfg: SyntheticConfig, world: World, first_user_id: int, n_users: int) -> Block:
+    """Users ``first_user_id .. first_user_id + n_users - 1``, generated chunk by chunk.
+
+    Each chunk of ``CHUNK_USERS`` consecutive ids has its own seed, so a block of any size
+    (aligned to chunks) holds exactly the users any other blocking would give them.
+    """
+    if (first_user_id - 1) % CHUNK_USERS:
+        raise ValueError(f"blocks must start at a multiple of {CHUNK_USERS} users "
+                         f"(got first_user_id={first_user_id})")
+    chunks = []
+    for start in range(first_user_id, first_user_id + n_users, CHUNK_USERS):
+        n = min(CHUNK_USERS, first_user_id + n_users - start)
+        chunks.append(_generate_chunk(cfg, world, (start - 1) // CHUNK_USERS, start, n))
+    return Block(*(pa.concat_tables([getattr(c, f) for c in chunks])
+                   for f in ("users", "personas", "events", "queries")))
+
+
+def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_user_id: int,
+                    n_users: int) -> Block:
+    rng = np.random.default_rng([cfg.seed, 1, chunk_index])
     n = n_users
     uid = np.arange(first_user_id, first_user_id + n, dtype=np.int64)
     persona = rng.choice(len(PERSONAS), n, p=world.persona_weights)
     z = rng.standard_normal(n)  # click activity
     # purchase activity: correlated with clicks, not identical (window shoppers exist)
     zb = cfg.activity_corr * z + np.sqrt(1 - cfg.activity_corr**2) * rng.standard_normal(n)
-    attrs, fill_rate = _attributes(rng, persona, zb, cfg)
+    attrs = _attributes(rng, persona, zb, cfg)
 
     # personal taste: 3 idiosyncratic likes anywhere, 2 dislikes among the persona's favourites
     taste = np.zeros((n, N_LEAVES))
@@ -307,7 +326,7 @@ def generate_block(cfg: SyntheticConfig, world: World, block_index: int, first_u
         "persona": [PERSONAS[p].name for p in persona],
     })
     return Block(conform(users, USERS), conform(personas, PERSONAS_SCHEMA),
-                 conform(events, EVENTS), conform(queries, QUERIES), fill_rate)
+                 conform(events, EVENTS), conform(queries, QUERIES))
 
 
 __all__ = ["World", "build_world", "items_table", "generate_block", "ts_range", "log_start_ts",

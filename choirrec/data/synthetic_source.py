@@ -18,6 +18,7 @@ from choirrec.config import DataConfig, SyntheticConfig
 from choirrec.data.cvr_samples import DAY, TimeSplit
 from choirrec.data.source import SourceOutput
 from choirrec.data.synthetic import (
+    CHUNK_USERS,
     World,
     build_world,
     generate_block,
@@ -43,7 +44,7 @@ def make_block(cfg: SyntheticConfig, world: World, block: int, out: PartWriter,
     """Generate and write one block; return (per-user stats, number of queries)."""
     first = block * cfg.block_size + 1
     n = min(cfg.block_size, cfg.users - block * cfg.block_size)
-    b = generate_block(cfg, world, block, first, n)
+    b = generate_block(cfg, world, first, n)
     part = f"part-{block:05d}"
     checks = Checks(ts_range=ts_range(cfg))
     out.write("users", part, b.users, USERS)
@@ -63,6 +64,9 @@ def write_synthetic(data: DataConfig, writer: StageWriter) -> SourceOutput:
     cfg = data.synthetic
     if cfg.users < 1:
         raise ValueError(f"data.synthetic.users must be >= 1, got {cfg.users}")
+    if cfg.block_size < 1 or cfg.block_size % CHUNK_USERS:
+        raise ValueError(f"data.synthetic.block_size must be a positive multiple of "
+                         f"{CHUNK_USERS}, got {cfg.block_size}")
     world = build_world(cfg)
     writer.write_table(items_table(world), "items", ITEMS)
     split = synthetic_split(cfg, data)
