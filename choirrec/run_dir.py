@@ -140,6 +140,10 @@ class RunDir:
         except BaseException:
             self.fs.delete_dir(tmp)
             raise
+        self.commit_dir(tmp, stage, fp, writer.info)
+
+    def commit_dir(self, src: str, stage: str, fp: str, info: Mapping[str, Any]) -> None:
+        """Move a fully written directory into place as ``stage``, then write its manifest."""
         final = self.path(stage)
         if self.fs.get_file_info(final).type != pafs.FileType.NotFound:
             # Drop the old commit marker first, so a crash between here and the end leaves
@@ -150,9 +154,19 @@ class RunDir:
             self.fs.delete_dir(final)
         parent = final.rsplit("/", 1)[0]
         self.fs.create_dir(parent, recursive=True)
-        self.fs.move(tmp, final)
-        manifest = {"stage": stage, "fingerprint": fp, "created_at": time.time(), **writer.info}
+        self.fs.move(src, final)
+        manifest = {"stage": stage, "fingerprint": fp, "created_at": time.time(), **info}
         write_json(self.fs, self.path(stage, MANIFEST), manifest)
+
+    def staging(self, stage: str, fp: str) -> str:
+        """A persistent work directory for a resumable stage, keyed by its fingerprint.
+
+        Unlike ``.tmp``, it survives a crash: a rerun with the same fingerprint finds the
+        shards already finished there and skips them.
+        """
+        path = self.path(".staging", f"{stage.replace('/', '_')}-{fp[:16]}")
+        self.fs.create_dir(path, recursive=True)
+        return path
 
     def require(self, stage: str, hint: str) -> dict:
         m = self.manifest(stage)

@@ -33,6 +33,7 @@ class Column:
     type: pa.DataType
     nullable: bool = False
     allowed: tuple | None = None  # closed set of values, e.g. behaviors or labels
+    vector: bool = False  # fixed_size_list<float32>[D] of any D, unit-length rows
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ USER_ACTIVITY = ArtifactSchema(
     ),
     unique=("user_id",),
 )
+PROFILES = ArtifactSchema(
+    "profiles",
+    (Column("user_id", pa.int64()), Column("profile", pa.string()), Column("backend", pa.string()),
+     Column("model", pa.string()), Column("prompt_sha256", pa.string())),
+    unique=("user_id",),
+)
+EMBEDDINGS = ArtifactSchema(
+    "embeddings",
+    (Column("user_id", pa.int64()), Column("embedding", pa.float32(), vector=True)),
+    unique=("user_id",),
+)
 PERSONAS = ArtifactSchema(
     "personas",
     (Column("user_id", pa.int64()), Column("persona_id", pa.int64()),
@@ -130,7 +142,8 @@ PERSONAS = ArtifactSchema(
 )
 
 ARTIFACTS: dict[str, ArtifactSchema] = {
-    s.name: s for s in (EVENTS, USERS, ITEMS, QUERIES, SAMPLES, USER_ACTIVITY, PERSONAS)
+    s.name: s for s in (EVENTS, USERS, ITEMS, QUERIES, SAMPLES, USER_ACTIVITY, PERSONAS,
+                        PROFILES, EMBEDDINGS)
 }
 
 _FLOATS = (pa.float16(), pa.float32(), pa.float64())
@@ -154,6 +167,12 @@ def validate_schema(schema: pa.Schema, artifact: ArtifactSchema | str) -> None:
                 f"add a '{col.name}' column of type {col.type}",
             )
         got = schema.field(col.name).type
+        if col.vector:
+            if not (pa.types.is_fixed_size_list(got) and got.value_type == pa.float32()):
+                raise SchemaError(art.name, col.name,
+                                  f"expected fixed_size_list<float32>[D], got {got}",
+                                  "store vectors as pa.FixedSizeListArray of float32")
+            continue
         if got != col.type:
             raise SchemaError(art.name, col.name, f"expected type {col.type}, got {got}",
                               _type_fix(col, got))
@@ -178,6 +197,18 @@ def validate_table(table: pa.Table, artifact: ArtifactSchema | str,
         if not col.nullable and arr.null_count:
             raise SchemaError(art.name, col.name, f"{arr.null_count} null values",
                               f"drop or fill the rows with a null '{col.name}'")
+        if col.vector and len(arr):
+            flat = pc.list_flatten(arr).to_numpy().reshape(len(arr), -1)
+            if np.isnan(flat).any():
+                raise SchemaError(art.name, col.name, "NaN in vectors",
+                                  "check the embedder's input (empty texts?)")
+            norms = np.linalg.norm(flat, axis=1)
+            if np.abs(norms - 1).max() > 1e-3:
+                raise SchemaError(art.name, col.name,
+                                  f"vectors must be L2-normalised (norms in "
+                                  f"[{norms.min():.3f}, {norms.max():.3f}])",
+                                  "divide each vector by its norm")
+            continue
         if col.type in _FLOATS and len(arr):
             n_nan = pc.sum(pc.is_nan(arr)).as_py() or 0
             if n_nan:

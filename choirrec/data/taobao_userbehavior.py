@@ -27,6 +27,7 @@ from choirrec.config import DataConfig
 from choirrec.data.cvr_samples import TimeSplit
 from choirrec.data.source import SourceOutput
 from choirrec.data.user_blocks import write_samples_block
+from choirrec.resources import READ_CPUS
 from choirrec.run_dir import PartWriter, StageWriter, resolve
 from choirrec.schema import (
     BEHAVIORS,
@@ -163,7 +164,8 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
         h = _mix64(t.column("user_id").to_numpy()) % np.uint64(n_buckets)
         return t.append_column("bucket", pa.array(h.astype(np.int64)))
 
-    ds = ray.data.read_parquet(writer.path("events"), filesystem=writer.run.fs)
+    ds = ray.data.read_parquet(writer.path("events"), filesystem=writer.run.fs,
+                               num_cpus=READ_CPUS)
     ds = ds.map_batches(add_bucket, batch_format="pyarrow", num_cpus=0.5)
     stats_ds = ds.groupby("bucket", num_partitions=n_buckets).map_groups(
         _bucket_samples, batch_format="pyarrow", num_cpus=0.5,

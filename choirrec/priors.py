@@ -1,0 +1,197 @@
+"""Group priors (§4.3): group attributes, group behaviour sequences, and prefix backoff.
+
+Group key = a prefix of the hierarchical code, written ``"g1-g2-g3"`` (level 3), ``"g1-g2"``
+(level 2) or ``"g1"`` (level 1). Priors are computed for the groups of **every** level, so each
+user can use the finest group that is big enough: a user whose full group has fewer than
+``min_group_size`` members backs off to its level-2 prefix group, then to its level-1 group
+(level 1 is used even if it is small, since nothing coarser exists). This backoff is ours, not
+the paper's: it keeps sparse groups' priors stable (DESIGN.md §3).
+
+* group attributes (§4.3.2): per group, the mode of each discrete attribute and the mean of each
+  continuous one over the members that have it; :func:`complete_attributes` fills a user's
+  missing fields from their group.
+* group sequences (§4.3.3): the top-K categories by members' training-window purchases, the
+  most popular items in each, ordered by their mean purchase time within the group.
+
+Both run on Ray Data: assignments are joined with users / purchases on ``user_id``, exploded to
+one row per (user, level), and reduced with ``groupby(group_key).map_groups``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+from ray.data.expressions import col
+
+from choirrec.config import PriorsConfig
+from choirrec.resources import read_parquet
+from choirrec.run_dir import RunDir, fingerprint
+from choirrec.schema import USER_ATTRIBUTES
+
+log = logging.getLogger(__name__)
+
+
+def keys_at(codes: np.ndarray, level: int) -> list[str]:
+    return ["-".join(map(str, row)) for row in codes[:, :level].tolist()]
+
+
+def effective_level(codes: np.ndarray, min_group_size: int) -> np.ndarray:
+    """Finest level (M..1) whose prefix group has >= ``min_group_size`` members; else 1."""
+    n, m = codes.shape
+    level = np.ones(n, dtype=np.int8)
+    chosen = np.zeros(n, dtype=bool)
+    for lv in range(m, 0, -1):
+        _, inv, cnt = np.unique(codes[:, :lv], axis=0, return_inverse=True, return_counts=True)
+        ok = (cnt[inv.reshape(-1)] >= min_group_size) & ~chosen
+        level[ok] = lv
+        chosen |= ok
+    return level
+
+
+def user_groups(assignments: pa.Table, min_group_size: int) -> pa.Table:
+    """Per user: the effective group key and level (plus the raw codes)."""
+    m = sum(1 for c in assignments.column_names if c.startswith("g") and c[1:].isdigit())
+    codes = np.stack([assignments.column(f"g{i + 1}").to_numpy() for i in range(m)], 1)
+    lv = effective_level(codes, min_group_size)
+    keys = [k for k in ("-".join(map(str, row[:level])) for row, level in zip(
+        codes.tolist(), lv.tolist(), strict=True))]
+    return assignments.append_column("group_key", pa.array(keys, pa.string())).append_column(
+        "group_level", pa.array(lv, pa.int8()))
+
+
+def _explode_levels(t: pa.Table, m: int) -> pa.Table:
+    """One row per (row, level) with that level's ``group_key``."""
+    codes = np.stack([t.column(f"g{i + 1}").to_numpy() for i in range(m)], 1)
+    parts = []
+    base = t.drop_columns([f"g{i + 1}" for i in range(m)])
+    for lv in range(1, m + 1):
+        parts.append(base.append_column("group_key", pa.array(keys_at(codes, lv), pa.string()))
+                     .append_column("level", pa.array(np.full(t.num_rows, lv, np.int8))))
+    return pa.concat_tables(parts)
+
+
+def group_attribute_row(t: pa.Table) -> pa.Table:
+    """Mode of each discrete attribute, mean of each continuous one, over one group."""
+    out = {"group_key": [t.column("group_key")[0].as_py()],
+           "level": pa.array([t.column("level")[0].as_py()], pa.int8()),
+           "n_members": pa.array([t.num_rows], pa.int64())}
+    for name, (tp, kind) in USER_ATTRIBUTES.items():
+        if name not in t.column_names:
+            out[name] = pa.nulls(1, tp)
+            continue
+        col = t.column(name).drop_null()
+        if len(col) == 0:
+            out[name] = pa.nulls(1, tp)
+        elif kind == "continuous":
+            out[name] = pa.array([pc.mean(col).as_py()], tp)
+        else:  # mode; ties broken by the smallest value, so the result is deterministic
+            vc = pc.value_counts(col).to_pylist()
+            best = min(vc, key=lambda d: (-d["counts"], str(d["values"])))["values"]
+            out[name] = pa.array([best], tp)
+    return pa.table(out)
+
+
+def group_sequence_row(t: pa.Table, cfg: PriorsConfig) -> pa.Table:
+    """Top categories -> their most popular items -> ordered by mean purchase time."""
+    cats = t.column("category_id").to_numpy()
+    items = t.column("item_id").to_numpy()
+    ts = t.column("ts").to_numpy().astype(np.float64)
+    uc, cc = np.unique(cats, return_counts=True)
+    top = uc[np.lexsort((uc, -cc))][: cfg.top_categories]
+    chosen = []
+    for c in top:
+        m = cats == c
+        ui, ic = np.unique(items[m], return_counts=True)
+        for i in ui[np.lexsort((ui, -ic))][: cfg.items_per_category]:
+            mi = m & (items == i)
+            chosen.append((float(ts[mi].mean()), int(i), int(c)))
+    chosen.sort()
+    chosen = chosen[-cfg.sequence_length:]  # keep the most recent if too long
+    return pa.table({
+        "group_key": [t.column("group_key")[0].as_py()],
+        "level": pa.array([t.column("level")[0].as_py()], pa.int8()),
+        "n_purchases": pa.array([t.num_rows], pa.int64()),
+        "item_ids": pa.array([[i for _, i, _ in chosen]], pa.list_(pa.int64())),
+        "category_ids": pa.array([[c for _, _, c in chosen]], pa.list_(pa.int64())),
+    })
+
+
+def complete_attributes(users: pa.Table, groups: pa.Table, group_attributes: pa.Table
+                        ) -> pa.Table:
+    """Fill each user's missing attributes from their effective group (§4.3.2).
+
+    ``groups`` has user_id, group_key; adds ``<attr>_from_group`` flags so models can tell
+    observed from completed values.
+    """
+    u = users.join(groups.select(["user_id", "group_key"]), keys="user_id", join_type="left outer")
+    ga = group_attributes.select(["group_key"] + list(USER_ATTRIBUTES))
+    ga = ga.rename_columns(["group_key"] + [f"__g_{a}" for a in USER_ATTRIBUTES])
+    u = u.join(ga, keys="group_key", join_type="left outer").sort_by("user_id")
+    for a in USER_ATTRIBUTES:
+        missing = u.column(a).is_null()
+        filled = pc.if_else(missing, u.column(f"__g_{a}"), u.column(a))
+        u = u.set_column(u.column_names.index(a), a, filled)
+        u = u.append_column(f"{a}_from_group", pc.and_(missing, u.column(f"__g_{a}").is_valid()))
+    return u.drop_columns([f"__g_{a}" for a in USER_ATTRIBUTES])
+
+
+def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
+    g_m = run.require("groups", "run `python -m pipelines.build_groups` first")
+    data_m = run.require("data", "run `python -m pipelines.prepare_data` first")
+    fp = fingerprint("priors", dataclasses.asdict(cfg), g_m["fingerprint"], data_m["fingerprint"])
+    if not force and run.is_current("priors", fp):
+        log.info("priors are current in %s; skipping", run.uri)
+        return run.manifest("priors")
+    m = int(g_m["n_stages"])
+    split_ts = int(run.read_json("data", "dataset.json")["split"]["valid_start"])
+    codes_cols = ["user_id"] + [f"g{i + 1}" for i in range(m)]
+    asg = read_parquet(run, "groups", "assignments", columns=codes_cols)
+    users = read_parquet(run, "data", "users", columns=["user_id", *USER_ATTRIBUTES])
+    buys = read_parquet(run, "data", "events",
+                        columns=["user_id", "item_id", "category_id", "behavior", "ts"]).filter(
+        expr=(col("behavior") == "buy") & (col("ts") < split_ts)).drop_columns(["behavior"])
+    k = cfg.num_partitions
+    kw = dict(batch_format="pyarrow", num_cpus=0.25)
+    attrs = (users.join(asg, "inner", k, on=("user_id",))
+             .map_batches(lambda t: _explode_levels(t, m), **kw)
+             .groupby("group_key", num_partitions=k).map_groups(group_attribute_row, **kw))
+    seqs = (buys.join(asg, "inner", k, on=("user_id",))
+            .map_batches(lambda t: _explode_levels(t, m), **kw)
+            .groupby("group_key", num_partitions=k)
+            .map_groups(lambda t: group_sequence_row(t, cfg), **kw))
+    with run.stage("priors", fp) as w:
+        ga = _collect(attrs).sort_by([("level", "ascending"), ("group_key", "ascending")])
+        gs = _collect(seqs).sort_by([("level", "ascending"), ("group_key", "ascending")])
+        a = run.read_table("groups", "assignments").sort_by("user_id")
+        ug = user_groups(a, cfg.min_group_size)
+        w.write_table(ga, "group_attributes")
+        w.write_table(gs, "group_sequences")
+        w.write_table(ug, "user_groups")
+        lv = ug.column("group_level").to_numpy()
+        seq_len = np.array([len(x) for x in gs.column("item_ids").to_pylist()])
+        summary = {
+            "groups": {f"level_{i}": int(pc.sum(pc.equal(ga.column("level"), i)).as_py())
+                       for i in range(1, m + 1)},
+            "users_by_effective_level": {f"level_{i}": int((lv == i).sum())
+                                         for i in range(1, m + 1)},
+            "min_group_size": cfg.min_group_size,
+            "groups_with_sequences": int(gs.num_rows),
+            "mean_sequence_length": float(seq_len.mean()) if seq_len.size else 0.0,
+        }
+        w.info.update(summary)
+        w.write_json("summary.json", summary)
+    log.info("priors: %s", summary)
+    return run.manifest("priors")
+
+
+def _collect(ds: ray.data.Dataset) -> pa.Table:
+    blocks = [ray.get(r) for r in ds.to_arrow_refs()]
+    blocks = [b for b in blocks if b.num_rows]
+    if not blocks:
+        raise ValueError("priors: no rows produced (no users or no purchases in any group)")
+    return pa.concat_tables(blocks)

@@ -1,0 +1,461 @@
+"""The profile and embedding stages on Ray Data.
+
+build_profiles: users + training-window purchases + searches are unified into one long table,
+hash-partitioned by shard (``groupby(shard).map_groups``: each call sees complete users), and
+an actor pool (model loaded once per actor, fractional CPUs) turns each shard into profiles.
+embed_profiles: the same pattern over the ``profiles`` artifact (or, for the behavioural
+embedder, over events). Both are resumable and incremental through :mod:`choirrec.shards`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from choirrec.config import EmbedConfig, ProfileConfig
+from choirrec.profiles import template
+from choirrec.profiles.facts import CategoryInfo, user_facts
+from choirrec.profiles.prompt import PROMPT_VERSION, build_messages, parse_profile, prompt_sha256
+from choirrec.resources import check_actor_budget, read_parquet
+from choirrec.run_dir import RunDir, fingerprint
+from choirrec.schema import EMBEDDINGS, PROFILES, USER_ATTRIBUTES, validate_table
+from choirrec.shards import ShardStore, n_shards_for, sample_users, shard_of
+
+log = logging.getLogger(__name__)
+
+LONG = pa.schema([("user_id", pa.int64()), ("shard", pa.int64()), ("kind", pa.string()),
+                  ("ts", pa.int64()), ("item_id", pa.int64()), ("category_id", pa.int64()),
+                  ("text", pa.string())])
+KEY = ["user_id", "prompt_sha256", "backend", "model"]
+
+
+def _long(t: pa.Table, kind: str, n_shards: int, selected: np.ndarray | None) -> pa.Table:
+    """Convert users / buys / queries rows to the unified long schema (with their shard)."""
+    u = t.column("user_id").to_numpy()
+    if selected is not None:
+        keep = np.isin(u, selected)
+        t, u = t.filter(pa.array(keep)), u[keep]
+    n = t.num_rows
+
+    def col(name, tp):
+        return t.column(name).cast(tp) if name in t.column_names else pa.nulls(n, tp)
+
+    text = col("query", pa.string())
+    if kind == "u":  # static attributes travel as one JSON string
+        attrs = t.select([c for c in USER_ATTRIBUTES if c in t.column_names]).to_pylist()
+        text = pa.array([json.dumps(a) for a in attrs], pa.string())
+    return pa.table([pa.array(u, pa.int64()), pa.array(shard_of(u, n_shards)),
+                     pa.array([kind] * n, pa.string()), col("ts", pa.int64()),
+                     col("item_id", pa.int64()), col("category_id", pa.int64()), text],
+                    schema=LONG)
+
+
+def _split_long(long: pa.Table) -> tuple[np.ndarray, pa.Table, pa.Table, pa.Table]:
+    kind = long.column("kind")
+    users = long.filter(pc.equal(kind, "u"))
+    rows = [{"user_id": uid, **json.loads(a)} for uid, a in zip(
+        users.column("user_id").to_pylist(), users.column("text").to_pylist(), strict=True)]
+    users_t = pa.Table.from_pylist(rows) if rows else pa.table({"user_id": pa.array([], pa.int64())})
+    buys = long.filter(pc.equal(kind, "b")).select(["user_id", "ts", "item_id", "category_id"])
+    queries = long.filter(pc.equal(kind, "q")).select(["user_id", "ts", "text"])
+    queries = queries.rename_columns(["user_id", "ts", "query"])
+    return np.sort(users.column("user_id").to_numpy()), users_t, buys, queries
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileJob:
+    """Everything a profile worker needs; picklable."""
+
+    cfg: ProfileConfig
+    info: CategoryInfo
+    split_ts: int
+    store: ShardStore
+
+
+def shard_prompts(long: pa.Table, job: ProfileJob) -> tuple[list[dict], pa.Table]:
+    """Facts, messages and hashes for one shard: (facts list, table of per-user prompt rows)."""
+    cfg = job.cfg
+    uids, users, buys, queries = _split_long(long)
+    facts = user_facts(uids, users, buys, queries, job.info, job.split_ts, cfg.windows_days,
+                       cfg.max_categories_per_window, cfg.max_queries)
+    msgs = [build_messages(f, cfg.max_text_len) for f in facts]
+    table = pa.table({
+        "user_id": pa.array(uids, pa.int64()),
+        "messages_json": [json.dumps(m, ensure_ascii=False) for m in msgs],
+        "prompt_sha256": [prompt_sha256(m) for m in msgs],
+        "template": [template.render(f) for f in facts],
+    })
+    return facts, table
+
+
+class ProfileShardWorker:
+    """Ray Data actor: one shard of users -> profiles, written atomically to staging."""
+
+    def __init__(self, job: ProfileJob):
+        self.job = job
+        self.gen = None
+        if job.cfg.backend == "llm-cpu":
+            from choirrec.profiles.llm_cpu import LlmCpuGenerator
+
+            self.gen = LlmCpuGenerator(job.cfg.llm_cpu)
+
+    @property
+    def model(self) -> str:
+        return self.gen.model if self.gen is not None else template.MODEL
+
+    def _generate(self, messages: list[dict], fallback: str) -> tuple[str, str, str, int]:
+        """(profile, backend, status, tokens); malformed answers are retried, then replaced."""
+        tokens = 0
+        for attempt in range(self.job.cfg.llm_cpu.retries + 1):
+            temp = None if attempt == 0 else min(1.0, self.job.cfg.llm_cpu.temperature + 0.3)
+            text, n, _ = self.gen.chat(messages, temperature=temp)
+            tokens += n
+            parsed = parse_profile(text)
+            if parsed is not None:
+                return parsed, "llm-cpu", "ok" if attempt == 0 else "retried", tokens
+        return fallback, "template", "fallback", tokens
+
+    def __call__(self, long: pa.Table) -> pa.Table:
+        shard = int(long.column("shard")[0].as_py())
+        store = self.job.store
+        t0 = time.perf_counter()
+        facts, prompts = shard_prompts(long, self.job)
+        backend = self.job.cfg.backend
+        keys = prompts.select(["user_id", "prompt_sha256"]).append_column(
+            "backend", pa.array([backend] * prompts.num_rows, pa.string())).append_column(
+            "model", pa.array([self.model] * prompts.num_rows, pa.string()))
+        reused = store.reusable(shard, keys, KEY)
+        reused_ids = set(reused.column("user_id").to_pylist()) if reused is not None else set()
+        rows, tokens = [], 0
+        for i, uid in enumerate(prompts.column("user_id").to_pylist()):
+            if uid in reused_ids:
+                continue
+            sha = prompts.column("prompt_sha256")[i].as_py()
+            tmpl = prompts.column("template")[i].as_py()
+            if self.gen is None:
+                prof, be, status, n = tmpl, "template", "ok", 0
+            else:
+                prof, be, status, n = self._generate(
+                    json.loads(prompts.column("messages_json")[i].as_py()), tmpl)
+            tokens += n
+            rows.append({"user_id": uid, "profile": prof, "backend": be,
+                         "model": self.model if be != "template" or self.gen is None
+                         else "template-fallback",
+                         "prompt_sha256": sha, "prompt_version": PROMPT_VERSION,
+                         "status": status, "n_tokens": n})
+        new = pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA)
+        out = new if reused is None else pa.concat_tables(
+            [reused.select(PROFILE_SCHEMA.names).cast(PROFILE_SCHEMA), new])
+        out = out.sort_by("user_id")
+        validate_table(out, PROFILES)
+        store.write(shard, out)
+        status = pc.value_counts(new.column("status")).to_pylist() if new.num_rows else []
+        counts = {d["values"]: d["counts"] for d in status}
+        return pa.table({"shard": [shard], "users": [out.num_rows], "reused": [len(reused_ids)],
+                         "generated": [new.num_rows], "retried": [counts.get("retried", 0)],
+                         "fallback": [counts.get("fallback", 0)], "tokens": [tokens],
+                         "seconds": [time.perf_counter() - t0]})
+
+
+PROFILE_SCHEMA = pa.schema([
+    ("user_id", pa.int64()), ("profile", pa.string()), ("backend", pa.string()),
+    ("model", pa.string()), ("prompt_sha256", pa.string()), ("prompt_version", pa.string()),
+    ("status", pa.string()), ("n_tokens", pa.int64())])
+
+
+def _data_context(run: RunDir) -> tuple[dict, int]:
+    m = run.require("data", "run `python -m pipelines.prepare_data` first")
+    ds = run.read_json("data", "dataset.json")
+    return m, int(ds["split"]["valid_start"])
+
+
+def _store(run: RunDir, stage: str, fp: str, n_shards: int) -> ShardStore:
+    prev = run.manifest(stage)
+    return ShardStore(run.uri, run.staging(stage, fp),
+                      run.path(stage) if prev else None,
+                      prev.get("n_shards") if prev else None, n_shards)
+
+
+_read = read_parquet
+
+
+def _selected_users(run: RunDir, max_users: int | None) -> np.ndarray:
+    ids = run.read_table("data", "users", columns=["user_id"]).column("user_id").to_numpy()
+    return sample_users(ids, max_users)
+
+
+def profile_fingerprint(cfg: ProfileConfig, data_fp: str, n_shards: int) -> str:
+    c = dataclasses.asdict(cfg)
+    c.pop("concurrency"), c.pop("num_cpus_per_actor")
+    if cfg.backend != "llm-cpu":
+        c.pop("llm_cpu")
+    if cfg.backend != "vllm":
+        c.pop("vllm")
+    return fingerprint("profiles", PROMPT_VERSION, template.MODEL, c, data_fp, n_shards)
+
+
+def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict:
+    """The ``profiles`` artifact for all (or ``max_users`` sampled) users."""
+    if cfg.backend not in ("template", "llm-cpu", "vllm"):
+        raise ValueError(f"profiles.backend must be template, llm-cpu or vllm, got "
+                         f"{cfg.backend!r}")
+    data_m, split_ts = _data_context(run)
+    selected = _selected_users(run, cfg.max_users)
+    if selected.size == 0:
+        raise ValueError("the users artifact is empty: nothing to profile")
+    per_shard = cfg.users_per_shard if cfg.backend == "template" else cfg.llm_users_per_shard
+    n_shards = n_shards_for(selected.size, per_shard)
+    fp = profile_fingerprint(cfg, data_m["fingerprint"], n_shards)
+    if not force and run.is_current("profiles", fp):
+        log.info("profiles are current in %s; skipping", run.uri)
+        return run.manifest("profiles")
+    store = _store(run, "profiles", fp, n_shards)
+    done = store.done_shards()
+    todo = sorted(set(range(n_shards)) - done)
+    log.info("profiles: backend=%s, %d users in %d shards (%d already done, resuming)",
+             cfg.backend, selected.size, n_shards, len(done))
+    info = CategoryInfo.from_items(run.read_table("data", "items"))
+    job = ProfileJob(cfg, info, split_ts, store)
+    sel = None if cfg.max_users is None else selected
+    t0 = time.perf_counter()
+    summaries: list[pa.Table] = []
+    if todo:
+        long = _long_inputs(run, split_ts, n_shards, sel, todo)
+        if cfg.backend == "vllm":
+            summaries = _profiles_vllm(long, job, n_shards)
+        else:
+            check_actor_budget(cfg.concurrency, cfg.num_cpus_per_actor, "profiles")
+            out = long.groupby("shard", num_partitions=min(len(todo), 64)).map_groups(
+                ProfileShardWorker, fn_constructor_args=(job,), batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
+                num_cpus=cfg.num_cpus_per_actor)
+            summaries = [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
+    missing = set(range(n_shards)) - store.done_shards()
+    if missing:
+        raise RuntimeError(f"profiles: shards {sorted(missing)[:10]} were not written; rerun "
+                           "to resume (finished shards are kept)")
+    s = pa.concat_tables(summaries) if summaries else None
+    summary = {
+        "backend": cfg.backend, "prompt_version": PROMPT_VERSION, "users": int(selected.size),
+        "n_shards": n_shards, "shards_resumed": len(done),
+        **({k: int(pc.sum(s.column(k)).as_py()) for k in
+            ("reused", "generated", "retried", "fallback", "tokens")} if s else {}),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if s is not None and summary.get("tokens"):
+        summary["tokens_per_s"] = round(summary["tokens"] / max(summary["seconds"], 1e-9), 1)
+    run.commit_dir(store.staging, "profiles", fp, summary)
+    log.info("profiles: %s", json.dumps(summary))
+    return run.manifest("profiles")
+
+
+def _long_inputs(run: RunDir, split_ts: int, n_shards: int, selected: np.ndarray | None,
+                 shards: list[int]) -> ray.data.Dataset:
+    todo = np.asarray(shards)
+
+    def conv(kind: str):
+        def fn(t: pa.Table) -> pa.Table:
+            if kind == "b":
+                t = t.filter(pc.and_(pc.equal(t.column("behavior"), "buy"),
+                                     pc.less(t.column("ts"), split_ts)))
+            elif kind == "q":
+                t = t.filter(pc.less(t.column("ts"), split_ts))
+            out = _long(t, kind, n_shards, selected)
+            return out.filter(pa.array(np.isin(out.column("shard").to_numpy(), todo)))
+        return fn
+
+    kw = {"batch_format": "pyarrow", "num_cpus": 0.25}
+    users = _read(run, "data", "users").map_batches(conv("u"), **kw)
+    buys = _read(run, "data", "events",
+                 columns=["user_id", "item_id", "category_id", "behavior", "ts"]
+                 ).map_batches(conv("b"), **kw)
+    queries = _read(run, "data", "queries").map_batches(conv("q"), **kw)
+    return users.union(buys, queries)
+
+
+def _profiles_vllm(long: ray.data.Dataset, job: ProfileJob, n_shards: int) -> list[pa.Table]:
+    """GPU path: prompts -> ray.data.llm vLLM processor -> per-shard atomic writes."""
+    from choirrec.profiles.vllm import build_profile_processor
+
+    def prompts(long_shard: pa.Table) -> pa.Table:
+        _, t = shard_prompts(long_shard, job)
+        return t.append_column("shard", pa.array(
+            [int(long_shard.column("shard")[0].as_py())] * t.num_rows, pa.int64()))
+
+    ds = long.groupby("shard").map_groups(prompts, batch_format="pyarrow", num_cpus=0.5)
+    results = build_profile_processor(job.cfg.vllm)(ds)
+
+    def write(shard_rows: pa.Table) -> pa.Table:
+        shard = int(shard_rows.column("shard")[0].as_py())
+        out = shard_rows.append_column(
+            "prompt_version", pa.array([PROMPT_VERSION] * shard_rows.num_rows, pa.string()))
+        out = out.select(PROFILE_SCHEMA.names).cast(PROFILE_SCHEMA).sort_by("user_id")
+        validate_table(out, PROFILES)
+        job.store.write(shard, out)
+        fb = int(pc.sum(pc.equal(out.column("status"), "fallback")).as_py() or 0)
+        return pa.table({"shard": [shard], "users": [out.num_rows], "reused": [0],
+                         "generated": [out.num_rows], "retried": [0], "fallback": [fb],
+                         "tokens": [int(pc.sum(out.column("n_tokens")).as_py() or 0)],
+                         "seconds": [0.0]})
+
+    out = results.groupby("shard").map_groups(write, batch_format="pyarrow", num_cpus=0.25)
+    return [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
+
+
+# ---------------------------------------------------------------- embeddings ----------
+
+def choose_embedder(cfg: EmbedConfig, run: RunDir) -> tuple[str, str]:
+    """(embedder, reason). ``auto``: MiniLM over profiles if categories have names, else the
+    behavioural embedder (anonymised data such as the Taobao sample)."""
+    if cfg.embedder != "auto":
+        if cfg.embedder not in ("minilm", "vllm", "behavioral"):
+            raise ValueError(f"embed.embedder must be auto, minilm, vllm or behavioral, got "
+                             f"{cfg.embedder!r}")
+        return cfg.embedder, "chosen in config"
+    names = run.read_table("data", "items", columns=["category_name"]).column("category_name")
+    if names.null_count == len(names):
+        return "behavioral", ("auto: the dataset's categories have no names, so profiles carry "
+                              "little semantics; using the behavioural embedder")
+    return "minilm", "auto: named categories; embedding the semantic profiles with MiniLM"
+
+
+def _vectors(v: np.ndarray) -> pa.FixedSizeListArray:
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), v.shape[1])
+
+
+EMB_KEY = ["user_id", "source_sha256", "embedder", "model"]
+
+
+class TextEmbedShardWorker:
+    """Ray Data actor: one shard of profiles -> MiniLM embeddings (incremental)."""
+
+    def __init__(self, store: ShardStore, cfg: EmbedConfig):
+        from choirrec.profiles.embedders import MiniLMEmbedder
+
+        self.store = store
+        # share the node's cores among the pool's actors (torch would otherwise oversubscribe)
+        threads = max(1, (os.cpu_count() or 1) // max(1, cfg.concurrency))
+        self.emb = MiniLMEmbedder(cfg.batch_size, cfg.dtype, n_threads=threads)
+
+    def __call__(self, t: pa.Table) -> pa.Table:
+        shard = int(t.column("shard")[0].as_py())
+        t0 = time.perf_counter()
+        sha = [hashlib.sha256(p.encode()).hexdigest() for p in t.column("profile").to_pylist()]
+        n = t.num_rows
+        keys = pa.table({"user_id": t.column("user_id"), "source_sha256": sha,
+                         "embedder": [self.emb.name] * n, "model": [self.emb.model] * n})
+        reused = self.store.reusable(shard, keys, EMB_KEY)
+        seen = set(reused.column("user_id").to_pylist()) if reused is not None else set()
+        todo = [i for i, u in enumerate(t.column("user_id").to_pylist()) if u not in seen]
+        texts = [t.column("profile")[i].as_py() for i in todo]
+        uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True) \
+            if texts else (np.asarray([], dtype=object), np.zeros(0, dtype=np.int64))
+        vec = self.emb(list(uniq))[inverse]  # sparse users often share one profile text
+        new = pa.table({"user_id": pa.array([t.column("user_id")[i].as_py() for i in todo],
+                                            pa.int64()),
+                        "embedding": _vectors(vec.reshape(len(todo), self.emb.dims)),
+                        "embedder": pa.array([self.emb.name] * len(todo), pa.string()),
+                        "model": pa.array([self.emb.model] * len(todo), pa.string()),
+                        "source_sha256": pa.array([sha[i] for i in todo], pa.string())})
+        out = new if reused is None else pa.concat_tables(
+            [reused.select(new.column_names).cast(new.schema), new])
+        out = out.sort_by("user_id")
+        validate_table(out, EMBEDDINGS)
+        self.store.write(shard, out)
+        return pa.table({"shard": [shard], "users": [out.num_rows], "reused": [len(seen)],
+                         "embedded": [len(todo)], "seconds": [time.perf_counter() - t0]})
+
+
+def embed_fingerprint(cfg: EmbedConfig, embedder: str, source_fp: str, n_shards: int) -> str:
+    c = dataclasses.asdict(cfg)
+    for k in ("concurrency", "num_cpus_per_actor", "batch_size"):
+        c.pop(k)
+    return fingerprint("embeddings", embedder, c, source_fp, n_shards)
+
+
+def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
+                   vllm_cfg=None) -> dict:
+    """The ``embeddings`` artifact (L2-normalised float32 vectors, one per user)."""
+    embedder, reason = choose_embedder(cfg, run)
+    log.info("embeddings: %s (%s)", embedder, reason)
+    if embedder == "behavioral":
+        from choirrec.profiles.behavioral_stage import embed_behavior
+
+        return embed_behavior(cfg, run, force, reason)
+    prof_m = run.require("profiles", "run `python -m pipelines.build_profiles` first")
+    n_users = int(prof_m["users"])
+    n_shards = n_shards_for(n_users, cfg.users_per_shard)
+    fp = embed_fingerprint(cfg, embedder, prof_m["fingerprint"], n_shards)
+    if not force and run.is_current("embeddings", fp):
+        log.info("embeddings are current in %s; skipping", run.uri)
+        return run.manifest("embeddings")
+    store = _store(run, "embeddings", fp, n_shards)
+    done = store.done_shards()
+    todo = np.asarray(sorted(set(range(n_shards)) - done))
+    t0 = time.perf_counter()
+    summaries: list[pa.Table] = []
+    if todo.size:
+        def add_shard(t: pa.Table) -> pa.Table:
+            s = shard_of(t.column("user_id").to_numpy(), n_shards)
+            keep = np.isin(s, todo)
+            return t.filter(pa.array(keep)).append_column("shard", pa.array(s[keep]))
+
+        ds = _read(run, "profiles", columns=["user_id", "profile"]).map_batches(
+            add_shard, batch_format="pyarrow", num_cpus=0.25)
+        if embedder == "vllm":
+            summaries = _embed_vllm(ds, store, vllm_cfg, cfg.dims)
+        else:
+            check_actor_budget(cfg.concurrency, cfg.num_cpus_per_actor, "embed")
+            out = ds.groupby("shard", num_partitions=min(todo.size, 64)).map_groups(
+                TextEmbedShardWorker, fn_constructor_args=(store, cfg), batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
+                num_cpus=cfg.num_cpus_per_actor)
+            summaries = [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
+    missing = set(range(n_shards)) - store.done_shards()
+    if missing:
+        raise RuntimeError(f"embeddings: shards {sorted(missing)[:10]} were not written; rerun")
+    s = pa.concat_tables(summaries) if summaries else None
+    dims = {"minilm": 384, "vllm": cfg.dims}[embedder]
+    summary = {"embedder": embedder, "reason": reason, "dims": dims, "users": n_users,
+               "n_shards": n_shards, "shards_resumed": len(done),
+               **({k: int(pc.sum(s.column(k)).as_py()) for k in ("reused", "embedded")}
+                  if s else {}),
+               "seconds": round(time.perf_counter() - t0, 1)}
+    run.commit_dir(store.staging, "embeddings", fp, summary)
+    log.info("embeddings: %s", json.dumps(summary))
+    return run.manifest("embeddings")
+
+
+def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int) -> list[pa.Table]:
+    from choirrec.profiles.vllm import build_embed_processor
+
+    def sha(t: pa.Table) -> pa.Table:
+        return t.append_column("source_sha256", pa.array(
+            [hashlib.sha256(p.encode()).hexdigest() for p in t.column("profile").to_pylist()]))
+
+    results = build_embed_processor(vllm_cfg, dims)(ds.map_batches(sha, batch_format="pyarrow"))
+
+    def write(t: pa.Table) -> pa.Table:
+        shard = int(t.column("shard")[0].as_py())
+        vec = np.stack(t.column("embedding").to_numpy(zero_copy_only=False))
+        out = pa.table({"user_id": t.column("user_id"), "embedding": _vectors(vec),
+                        "embedder": ["vllm"] * t.num_rows,
+                        "model": [vllm_cfg.embed_model] * t.num_rows,
+                        "source_sha256": t.column("source_sha256")}).sort_by("user_id")
+        validate_table(out, EMBEDDINGS)
+        store.write(shard, out)
+        return pa.table({"shard": [shard], "users": [out.num_rows], "reused": [0],
+                         "embedded": [out.num_rows], "seconds": [0.0]})
+
+    out = results.groupby("shard").map_groups(write, batch_format="pyarrow", num_cpus=0.25)
+    return [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]

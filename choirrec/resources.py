@@ -1,0 +1,32 @@
+"""Guard against the silent Ray Data deadlock of actor pools that take every CPU.
+
+On a small cluster, an actor pool whose actors reserve all CPUs leaves none for the read
+tasks that feed it, and the job hangs forever without an error (measured here on 2 cores).
+Stages call :func:`check_actor_budget` before starting a pool, so the user gets a message
+naming the config fields instead of a hang.
+"""
+
+from __future__ import annotations
+
+import ray
+
+
+def check_actor_budget(concurrency: int, cpus_per_actor: float, what: str,
+                       reserve: float = 0.25) -> None:
+    total = float(ray.cluster_resources().get("CPU", 0.0))
+    need = concurrency * cpus_per_actor
+    if total and need > total - reserve:
+        raise ValueError(
+            f"{what}.concurrency x {what}.num_cpus_per_actor = {need:g} CPUs, but the cluster "
+            f"has {total:g}: Ray Data's read tasks would get no CPU and the job would hang. "
+            f"Fix: lower {what}.num_cpus_per_actor to <= {(total - reserve) / concurrency:.2f} "
+            "or add nodes")
+
+
+READ_CPUS = 0.25  # Ray Data's default read task takes a whole CPU: half this machine
+
+
+def read_parquet(run, *parts: str, columns: list[str] | None = None) -> ray.data.Dataset:
+    """Read a run-directory artifact with Ray Data, with read tasks on a fractional CPU."""
+    return ray.data.read_parquet(run.path(*parts), filesystem=run.fs, columns=columns,
+                                 num_cpus=READ_CPUS)
