@@ -19,9 +19,16 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev,llm-cpu-small]"
 	@touch $(STAMP)
 
+DEMO := --config configs/demo.yaml --run-dir $(RUN_DIR)
+
 demo: $(STAMP)
-	$(PY) -m pipelines.prepare_data --config configs/demo.yaml --run-dir $(RUN_DIR)
-	@echo "demo: artifacts in $(RUN_DIR)/data (summary: $(RUN_DIR)/data/summary.json)"
+	$(PY) -m pipelines.prepare_data $(DEMO)
+	$(PY) -m pipelines.build_profiles $(DEMO)
+	$(PY) -m pipelines.embed $(DEMO)
+	$(PY) -m pipelines.build_groups $(DEMO)
+	$(PY) -m pipelines.build_priors $(DEMO)
+	@echo "demo: artifacts in $(RUN_DIR)/ — data/summary.json, profiles/, embeddings/,"
+	@echo "      groups/report.json, priors/summary.json"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

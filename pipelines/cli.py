@@ -55,3 +55,30 @@ def connect(cfg: RayConfig) -> None:
         ray.init(num_cpus=cfg.num_cpus, include_dashboard=cfg.include_dashboard,
                  log_to_driver=True)
     logging.getLogger(__name__).info("Ray: %s", ray.cluster_resources())
+
+
+def flag(name: str, field: str, help: str, type=None, choices=None) -> dict:
+    """A CLI flag bound to a dotted config field (``--users`` -> ``data.synthetic.users``)."""
+    return {"name": name, "field": field, "help": f"{help} ({field})", "type": type,
+            "choices": choices}
+
+
+def stage_main(doc: str, flags: list[dict], run, argv: list[str] | None = None,
+               force_flag: bool = True):
+    """Parse flags into a Config, connect to Ray, and call ``run(cfg, force)``."""
+    p = base_parser(doc.strip().splitlines()[0])
+    mapping = {}
+    for f in flags:
+        dest = f["name"].lstrip("-").replace("-", "_")
+        kw = {"type": f["type"]} if f["type"] else {}
+        if f["choices"]:
+            kw["choices"] = f["choices"]
+        p.add_argument(f["name"], dest=dest, help=f["help"], **kw)
+        mapping[dest] = f["field"]
+    if force_flag:
+        p.add_argument("--force", action="store_true", help="recompute even if current")
+    args = p.parse_args(argv)
+    setup_logging()
+    cfg = config_from_args(args, mapping)
+    connect(cfg.ray)
+    return run(cfg, bool(getattr(args, "force", False)))

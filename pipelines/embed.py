@@ -8,29 +8,20 @@ from __future__ import annotations
 
 from choirrec.profiles.stage import embed_profiles
 from choirrec.run_dir import RunDir
-from pipelines.cli import base_parser, config_from_args, connect, setup_logging
+from pipelines.cli import flag, stage_main
 
-FLAGS = {
-    "embedder": "embed.embedder",
-    "batch_size": "embed.batch_size",
-    "concurrency": "embed.concurrency",
-    "dims": "embed.dims",
-}
+FLAGS = [
+    flag("--embedder", "embed.embedder", "auto | minilm | vllm | behavioral",
+         choices=["auto", "minilm", "vllm", "behavioral"]),
+    flag("--batch-size", "embed.batch_size", "texts per encode batch", int),
+    flag("--concurrency", "embed.concurrency", "Ray Data actors", int),
+    flag("--dims", "embed.dims", "vLLM Matryoshka truncation", int),
+]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = base_parser(__doc__.splitlines()[0])
-    p.add_argument("--embedder", choices=["auto", "minilm", "vllm", "behavioral"],
-                   help="embed.embedder")
-    p.add_argument("--batch-size", type=int, help="embed.batch_size")
-    p.add_argument("--concurrency", type=int, help="Ray Data actors (embed.concurrency)")
-    p.add_argument("--dims", type=int, help="vLLM Matryoshka truncation (embed.dims)")
-    p.add_argument("--force", action="store_true", help="recompute even if current")
-    args = p.parse_args(argv)
-    setup_logging()
-    cfg = config_from_args(args, FLAGS)
-    connect(cfg.ray)
-    return embed_profiles(cfg.embed, RunDir(cfg.run_dir), force=args.force, vllm_cfg=cfg.profiles.vllm)
+    return stage_main(__doc__, FLAGS, lambda cfg, force: embed_profiles(
+        cfg.embed, RunDir(cfg.run_dir), force=force, vllm_cfg=cfg.profiles.vllm), argv)
 
 
 if __name__ == "__main__":

