@@ -18,7 +18,7 @@ from choirrec.data.source import SourceOutput
 from choirrec.data.summary import format_summary, summarize, user_activity
 from choirrec.data.synthetic import WORLD_VERSION
 from choirrec.data.synthetic_source import write_synthetic
-from choirrec.data.taobao_userbehavior import _find_csv, write_taobao
+from choirrec.data.taobao_userbehavior import find_csv, write_taobao
 from choirrec.run_dir import RunDir, StageWriter, file_fingerprint, fingerprint
 from choirrec.schema import USER_ACTIVITY
 
@@ -35,7 +35,7 @@ SOURCES: dict[str, Callable[[DataConfig, StageWriter], SourceOutput]] = {
 
 def _inputs(cfg: DataConfig) -> list[dict]:
     if cfg.dataset == "taobao_userbehavior" and cfg.input:
-        fs, p = _find_csv(cfg.input)
+        fs, p = find_csv(cfg.input)
         return [file_fingerprint(p)]
     if cfg.dataset == "choirrec_tsv" and cfg.input:
         base = cfg.input.rstrip("/")

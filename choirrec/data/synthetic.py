@@ -27,7 +27,7 @@ from choirrec.data.personas import (
     PRICE_PREFERENCE,
     affinity_matrix,
 )
-from choirrec.data.taxonomy import L1_NAMES, LEAVES
+from choirrec.data.taxonomy import LEAVES
 from choirrec.schema import EVENTS, ITEMS, QUERIES, USERS, conform
 from choirrec.schema import PERSONAS as PERSONAS_SCHEMA
 
@@ -328,6 +328,3 @@ def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_
     return Block(conform(users, USERS), conform(personas, PERSONAS_SCHEMA),
                  conform(events, EVENTS), conform(queries, QUERIES))
 
-
-__all__ = ["World", "build_world", "items_table", "generate_block", "ts_range", "log_start_ts",
-           "L1_NAMES"]

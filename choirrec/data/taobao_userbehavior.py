@@ -51,7 +51,7 @@ DEFAULT_TZ_OFFSET_HOURS = 8.0
 ROWS_PER_BUCKET = 2_000_000
 
 
-def _find_csv(path: str) -> tuple[pa.fs.FileSystem, str]:
+def find_csv(path: str) -> tuple[pa.fs.FileSystem, str]:
     fs, p = resolve(path)
     info = fs.get_file_info(p)
     if info.type == pa.fs.FileType.Directory:
@@ -122,7 +122,7 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
     if not data.input:
         raise ValueError("dataset 'taobao_userbehavior' needs --input (UserBehavior.csv or its "
                          "directory), e.g. ../shared/data/taobao_userbehavior/head_84k")
-    fs, path = _find_csv(data.input)
+    fs, path = find_csv(data.input)
     batches, counts = read_events(fs, path)
     out = writer.parts()
     items, users, n_parts, max_ts = [], [], 0, OFFICIAL_RANGE[0]

@@ -1,0 +1,36 @@
+"""Model configuration: sizes, and one switch per ChoirRec component (Table 2 ablations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ModelConfig:
+    # vocabularies (filled from the data; id 0 = padding / missing)
+    n_users: int = 1
+    n_items: int = 1
+    n_categories: int = 1
+    attr_cardinalities: tuple[int, ...] = ()  # one per discrete user attribute
+    n_levels: int = 3  # M
+    n_clusters: int = 256  # K
+    n_activity_features: int = 3
+    # sizes
+    dim: int = 16
+    hidden: tuple[int, int] = (128, 64)  # the two tower layers; injection enters the second
+    attention_hidden: tuple[int, ...] = (64, 32)
+    # ChoirRec components — each ablation of Table 2 is one switch
+    use_group_id: bool = True  # w/o ID Emb.
+    use_group_attrs: bool = True  # w/o Attr. Emb.
+    use_group_seq: bool = True  # w/o Seq. Emb.
+    dual_channel: bool = True  # w/o Dual-Channel: group features concatenated into one tower
+    gated_distillation: bool = True  # w/o Gated Distillation: no distillation term
+    asymmetric_injection: bool = True  # w/o Asymmetric Injection
+    distill_loss: str = "margin"  # "kl": w/ KL Loss
+    margin: float = 0.05  # m (eq. 7); 0 is "w/o Margin"
+    temperature: float = 2.0  # T (eq. 7)
+    theta_act: float = 5.0  # qualification: |S_u^buy| >= theta_act
+    theta_conf: float = 0.2  # qualification: |sigmoid(z_ind) - 0.5| > theta_conf
+    lambda_kd: float = 0.005  # λ (eq. 11)
+    reliability_aux_weight: float = 0.1  # trains the α_distill head on teacher correctness
+    extra: dict = field(default_factory=dict)

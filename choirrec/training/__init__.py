@@ -1,0 +1,1 @@
+"""Training: the feature store (samples -> model batches). Ray Train and evaluation follow."""

@@ -1,0 +1,169 @@
+"""The feature store: everything a model needs per user, in flat numpy arrays.
+
+Built once from the run directory (users, user_activity, events, priors) and shared read-only
+(e.g. through the Ray object store, zero-copy) by every training worker, so samples stream
+through as ids and are joined to features batch by batch — no per-epoch materialised copy.
+
+* ids are re-indexed to 1..n (0 = padding / unknown: an unseen item or user embeds to zero);
+* discrete attributes are indexed per field (0 = missing); ``complete_attributes`` values from
+  the user's group are used where the user's own are missing (§4.3.2);
+* a sample's purchase history is the user's last ``hist_len`` purchases strictly before the
+  sample's timestamp (vectorised with one searchsorted over (user, ts) keys);
+* group features come from the user's effective group (prefix backoff, :mod:`choirrec.priors`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from choirrec.schema import USER_ATTRIBUTES
+
+DISCRETE = [a for a, (_, kind) in USER_ATTRIBUTES.items() if kind == "discrete"]
+
+
+def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted vocabulary, 1-based index of each value)."""
+    vocab = np.unique(values)
+    return vocab, np.searchsorted(vocab, values) + 1
+
+
+def lookup(vocab: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """1-based index of ``values`` in ``vocab``; 0 where unknown."""
+    if vocab.size == 0:
+        return np.zeros(len(values), dtype=np.int64)
+    pos = np.clip(np.searchsorted(vocab, values), 0, vocab.size - 1)
+    return np.where(vocab[pos] == values, pos + 1, 0).astype(np.int64)
+
+
+def attribute_codes(table: pa.Table, vocabs: dict[str, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(n, A) int codes for the discrete attributes (0 = missing) and their vocabularies."""
+    vocabs = dict(vocabs or {})
+    cols = []
+    for a in DISCRETE:
+        vals = (table.column(a).to_pylist() if a in table.column_names
+                else [None] * table.num_rows)
+        s = np.array(["" if v is None else str(v) for v in vals], dtype=object)
+        if a not in vocabs:
+            vocabs[a] = np.unique(s[s != ""]).astype(object)
+        code = lookup(vocabs[a].astype(str), s.astype(str)) if vocabs[a].size else \
+            np.zeros(len(s), np.int64)
+        cols.append(np.where(s == "", 0, code))
+    return np.stack(cols, 1).astype(np.int64), vocabs
+
+
+@dataclass
+class FeatureStore:
+    user_vocab: np.ndarray  # sorted raw user ids
+    item_vocab: np.ndarray
+    cat_vocab: np.ndarray
+    attr_vocabs: dict[str, np.ndarray]
+    user_attrs: np.ndarray  # (U + 1, A), row 0 = unknown user
+    activity: np.ndarray  # (U + 1, F) float32
+    n_buy: np.ndarray  # (U + 1,)
+    group_codes: np.ndarray  # (U + 1, M), -1 unknown
+    group_attrs: np.ndarray  # (U + 1, A)
+    group_seq_items: np.ndarray  # (U + 1, Lg)
+    group_seq_cats: np.ndarray
+    hist_keys: np.ndarray  # sorted (user index << 32 | ts offset) of purchases
+    hist_items: np.ndarray  # aligned with hist_keys
+    hist_cats: np.ndarray
+    hist_user_start: np.ndarray  # (U + 2,) offsets into hist arrays per user index
+    ts_base: int
+    hist_len: int
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(int(v.size) for v in self.attr_vocabs.values())
+
+    def batch(self, user_id: np.ndarray, item_id: np.ndarray, category_id: np.ndarray,
+              ts: np.ndarray, label: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Model inputs for a batch of samples (raw ids in, indices out)."""
+        u = lookup(self.user_vocab, np.asarray(user_id))
+        ts = np.asarray(ts, dtype=np.int64)
+        key = (u.astype(np.int64) << 32) | np.clip(ts - self.ts_base, 0, 2**32 - 1)
+        end = np.searchsorted(self.hist_keys, key, side="left")  # purchases strictly before
+        start = self.hist_user_start[u]
+        pos = end[:, None] - self.hist_len + np.arange(self.hist_len)[None, :]
+        valid = (pos >= start[:, None]) & (pos < end[:, None])
+        pos = np.clip(pos, 0, max(self.hist_items.size - 1, 0))
+        hi = np.where(valid, self.hist_items[pos] if self.hist_items.size else 0, 0)
+        hc = np.where(valid, self.hist_cats[pos] if self.hist_cats.size else 0, 0)
+        out = {
+            "user_id": u, "item_id": lookup(self.item_vocab, np.asarray(item_id)),
+            "category_id": lookup(self.cat_vocab, np.asarray(category_id)),
+            "user_attrs": self.user_attrs[u], "hist_items": hi, "hist_cats": hc,
+            "group_codes": self.group_codes[u], "group_attrs": self.group_attrs[u],
+            "group_seq_items": self.group_seq_items[u], "group_seq_cats": self.group_seq_cats[u],
+            "activity": self.activity[u], "n_buy": self.n_buy[u].astype(np.float32),
+        }
+        if label is not None:
+            out["label"] = np.asarray(label, dtype=np.float32)
+        return out
+
+
+def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, buys: pa.Table,
+                        user_groups: pa.Table | None, group_attributes: pa.Table | None,
+                        group_sequences: pa.Table | None, hist_len: int = 20,
+                        group_seq_len: int = 30, n_levels: int = 3) -> FeatureStore:
+    """Assemble the store. ``buys`` = all purchases (user_id, item_id, category_id, ts); the
+    per-sample time cut happens in :meth:`FeatureStore.batch`."""
+    users = users.sort_by("user_id")
+    uvocab = users.column("user_id").to_numpy()
+    n = uvocab.size
+    ivocab = np.unique(items.column("item_id").to_numpy())
+    cvocab = np.unique(items.column("category_id").to_numpy())
+    own, vocabs = attribute_codes(users)
+    act = activity.take(pa.compute.index_in(pa.array(uvocab), activity.column("user_id")))
+    n_buy = np.r_[0, act.column("n_buy").to_numpy()]
+    feats = np.stack([np.log1p(act.column("n_buy").to_numpy()),
+                      np.log1p(act.column("n_click").to_numpy()),
+                      act.column("attr_fill_rate").to_numpy()], 1).astype(np.float32)
+    a = len(DISCRETE)
+    gcodes = np.full((n + 1, n_levels), -1, np.int64)
+    gattrs = np.zeros((n + 1, a), np.int64)
+    gsi = np.zeros((n + 1, group_seq_len), np.int64)
+    gsc = np.zeros((n + 1, group_seq_len), np.int64)
+    user_attrs = np.zeros((n + 1, a), np.int64)
+    user_attrs[1:] = own
+    if user_groups is not None:
+        ug = user_groups.take(pa.compute.index_in(pa.array(uvocab), user_groups.column("user_id")))
+        for m in range(n_levels):
+            gcodes[1:, m] = ug.column(f"g{m + 1}").to_numpy(zero_copy_only=False)
+        keys = np.array(ug.column("group_key").to_pylist(), dtype=object)
+        if group_attributes is not None:
+            ga = group_attributes
+            codes, _ = attribute_codes(ga, vocabs)
+            idx = {k: i for i, k in enumerate(ga.column("group_key").to_pylist())}
+            rows = np.array([idx.get(k, -1) for k in keys])
+            ok = rows >= 0
+            gattrs[1:][ok] = codes[rows[ok]]
+            # attribute completion: the group's value where the user's own is missing
+            user_attrs[1:] = np.where(own == 0, gattrs[1:], own)
+        if group_sequences is not None:
+            idx = {k: i for i, k in enumerate(group_sequences.column("group_key").to_pylist())}
+            seq_i = group_sequences.column("item_ids").to_pylist()
+            seq_c = group_sequences.column("category_ids").to_pylist()
+            for r, k in enumerate(keys, start=1):
+                j = idx.get(k)
+                if j is None:
+                    continue
+                it = lookup(ivocab, np.asarray(seq_i[j][-group_seq_len:], dtype=np.int64))
+                ct = lookup(cvocab, np.asarray(seq_c[j][-group_seq_len:], dtype=np.int64))
+                gsi[r, : it.size], gsc[r, : ct.size] = it, ct
+    bu = lookup(uvocab, buys.column("user_id").to_numpy())
+    bts = buys.column("ts").to_numpy().astype(np.int64)
+    ts_base = int(bts.min()) if bts.size else 0
+    keep = bu > 0
+    keys_ = (bu[keep].astype(np.int64) << 32) | (bts[keep] - ts_base)
+    order = np.argsort(keys_, kind="stable")
+    hk = keys_[order]
+    hi = lookup(ivocab, buys.column("item_id").to_numpy()[keep][order])
+    hc = lookup(cvocab, buys.column("category_id").to_numpy()[keep][order])
+    starts = np.searchsorted(hk, np.arange(n + 2, dtype=np.int64) << 32)
+    return FeatureStore(uvocab, ivocab, cvocab, vocabs, user_attrs,
+                        np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, gcodes, gattrs,
+                        gsi, gsc, hk, hi, hc, starts, ts_base, hist_len)

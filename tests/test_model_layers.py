@@ -1,0 +1,39 @@
+import torch
+
+from choirrec.models.group_id_fusion import HierarchicalGroupIdFusion
+from choirrec.models.layers import MLP, TargetAttention, embedding
+
+
+def test_padding_embeds_to_zero_and_gets_no_gradient():
+    e = embedding(10, 4)
+    out = e(torch.tensor([0, 3]))
+    assert torch.all(out[0] == 0)
+    out.sum().backward()
+    assert torch.all(e.weight.grad[0] == 0) and e.weight.grad[3].abs().sum() > 0
+
+
+def test_target_attention_ignores_padding_and_empty_history_is_zero():
+    torch.manual_seed(0)
+    att = TargetAttention(8)
+    seq = torch.randn(2, 5, 8)
+    q = torch.randn(2, 8)
+    mask = torch.tensor([[True, True, False, False, False], [False] * 5])
+    out = att(seq, q, mask)
+    seq2 = seq.clone()
+    seq2[0, 2:] = torch.randn(3, 8)  # change only padded positions
+    assert torch.allclose(att(seq2, q, mask)[0], out[0])
+    assert torch.all(out[1] == 0)
+    assert out.shape == (2, 8)
+
+
+def test_group_id_fusion_is_hierarchical_and_normalised():
+    torch.manual_seed(0)
+    f = HierarchicalGroupIdFusion(3, 16, 8, 12)
+    codes = torch.tensor([[1, 2, 3], [1, 2, 4], [1, 5, 6], [9, 9, 9], [-1, -1, -1]])
+    e = f(codes)
+    assert e.shape == (5, 12) and torch.allclose(e.norm(dim=-1), torch.ones(5), atol=1e-5)
+    # the level-1 fused vector is the base embedding (eq. 5: e_fuse^1 = e_base^1)
+    assert torch.equal(f.base[0](codes[:, 0].long() + 1)[0], f.base[0].weight[2])
+    # every level matters
+    assert not torch.allclose(e[0], e[1]) and not torch.allclose(e[0], e[2])
+    assert MLP(4, (8,), 2)(torch.randn(3, 4)).shape == (3, 2)
