@@ -29,7 +29,7 @@ import ray
 from ray.data.expressions import col
 
 from choirrec.config import PriorsConfig
-from choirrec.resources import read_parquet
+from choirrec.resources import nonempty_blocks, read_parquet
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import USER_ATTRIBUTES
 
@@ -190,8 +190,7 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
 
 
 def _collect(ds: ray.data.Dataset) -> pa.Table:
-    blocks = [ray.get(r) for r in ds.to_arrow_refs()]
-    blocks = [b for b in blocks if b.num_rows]
+    blocks = nonempty_blocks(ds)
     if not blocks:
         raise ValueError("priors: no rows produced (no users or no purchases in any group)")
     return pa.concat_tables(blocks)

@@ -30,3 +30,9 @@ def read_parquet(run, *parts: str, columns: list[str] | None = None) -> ray.data
     """Read a run-directory artifact with Ray Data, with read tasks on a fractional CPU."""
     return ray.data.read_parquet(run.path(*parts), filesystem=run.fs, columns=columns,
                                  num_cpus=READ_CPUS)
+
+
+def nonempty_blocks(ds: ray.data.Dataset) -> list:
+    """A dataset's Arrow blocks, skipping empty ones (empty hash partitions have no schema)."""
+    blocks = [ray.get(r) for r in ds.to_arrow_refs()]
+    return [b for b in blocks if b.num_rows]

@@ -93,6 +93,13 @@ class ShardStore:
         hit = idx.join(keys.select(key_columns), keys=key_columns, join_type="inner")
         return old.take(np.sort(hit.column("__row").to_numpy()))
 
+    def require_complete(self, stage: str) -> None:
+        """Raise if any shard is missing (a worker failed); finished shards stay for a rerun."""
+        missing = set(range(self.n_shards)) - self.done_shards()
+        if missing:
+            raise RuntimeError(f"{stage}: shards {sorted(missing)[:10]} were not written; rerun "
+                               "to resume (finished shards are kept)")
+
     def write(self, shard: int, table: pa.Table) -> None:
         fs = self._fs()
         final = self.path(shard)

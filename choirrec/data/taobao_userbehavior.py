@@ -27,7 +27,7 @@ from choirrec.config import DataConfig
 from choirrec.data.cvr_samples import TimeSplit
 from choirrec.data.source import SourceOutput
 from choirrec.data.user_blocks import write_samples_block
-from choirrec.resources import READ_CPUS
+from choirrec.resources import READ_CPUS, nonempty_blocks
 from choirrec.run_dir import PartWriter, StageWriter, resolve
 from choirrec.schema import (
     BEHAVIORS,
@@ -170,8 +170,7 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
     stats_ds = ds.groupby("bucket", num_partitions=n_buckets).map_groups(
         _bucket_samples, batch_format="pyarrow", num_cpus=0.5,
         fn_args=(out, split, window, OFFICIAL_RANGE))
-    blocks = [ray.get(r) for r in stats_ds.to_arrow_refs()]
-    stats = pa.concat_tables([b for b in blocks if b.num_rows])  # empty partitions have no schema
+    stats = pa.concat_tables(nonempty_blocks(stats_ds))
     stats = stats.sort_by("user_id")
     stats = stats.append_column("attr_fill_rate", pa.array(np.zeros(stats.num_rows)))
     return SourceOutput(stats, split, OFFICIAL_RANGE, 0, notes={

@@ -18,7 +18,7 @@ import ray
 
 from choirrec.config import EmbedConfig
 from choirrec.profiles.embedders import BehavioralEmbedder
-from choirrec.resources import check_actor_budget, read_parquet
+from choirrec.resources import check_actor_budget, nonempty_blocks, read_parquet
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import EMBEDDINGS, validate_table
 from choirrec.shards import ShardStore, n_shards_for, sample_users, shard_of
@@ -80,12 +80,10 @@ def embed_behavior(cfg: EmbedConfig, run: RunDir, force: bool, reason: str) -> d
         w = _weighted(t, split_ts)
         return w.filter(pa.array(np.isin(w.column("user_id").to_numpy(), sample)))
 
-    fit_rows = [ray.get(r) for r in events.map_batches(
-        sampled, batch_format="pyarrow", num_cpus=0.25).to_arrow_refs()]
-    fit_rows = pa.concat_tables([r for r in fit_rows if r.num_rows]) if any(
-        r.num_rows for r in fit_rows) else None
-    if fit_rows is None:
+    blocks = nonempty_blocks(events.map_batches(sampled, batch_format="pyarrow", num_cpus=0.25))
+    if not blocks:
         raise ValueError("no training-window behaviour to fit the behavioural embedder on")
+    fit_rows = pa.concat_tables(blocks)
     model = BehavioralEmbedder.fit(*_matrix_inputs(fit_rows, sample), sample.size,
                                    cfg.behavioral_dims)
     store = ShardStore(run.uri, run.staging("embeddings", fp), None, None, n_shards)
@@ -113,10 +111,8 @@ def embed_behavior(cfg: EmbedConfig, run: RunDir, force: bool, reason: str) -> d
             BehavioralShardWorker, fn_constructor_args=(store, model, fp[:16]),
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
                 num_cpus=cfg.num_cpus_per_actor)
-        [ray.get(r) for r in out.to_arrow_refs()]
-    missing = set(range(n_shards)) - store.done_shards()
-    if missing:
-        raise RuntimeError(f"embeddings: shards {sorted(missing)[:10]} were not written; rerun")
+        nonempty_blocks(out)  # the workers write the shards; their summaries are not needed
+    store.require_complete("embeddings")
     summary = {"embedder": "behavioral", "reason": reason, "dims": model.dims,
                "users": int(all_users.size), "n_shards": n_shards, "shards_resumed": len(done),
                "fit_users": int(sample.size), "vocabulary": int(model.categories.size),

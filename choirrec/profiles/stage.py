@@ -25,7 +25,7 @@ from choirrec.config import EmbedConfig, ProfileConfig
 from choirrec.profiles import template
 from choirrec.profiles.facts import CategoryInfo, user_facts
 from choirrec.profiles.prompt import PROMPT_VERSION, build_messages, parse_profile, prompt_sha256
-from choirrec.resources import check_actor_budget, read_parquet
+from choirrec.resources import check_actor_budget, nonempty_blocks, read_parquet
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import EMBEDDINGS, PROFILES, USER_ATTRIBUTES, validate_table
 from choirrec.shards import ShardStore, n_shards_for, sample_users, shard_of
@@ -238,11 +238,8 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
                 ProfileShardWorker, fn_constructor_args=(job,), batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
                 num_cpus=cfg.num_cpus_per_actor)
-            summaries = [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
-    missing = set(range(n_shards)) - store.done_shards()
-    if missing:
-        raise RuntimeError(f"profiles: shards {sorted(missing)[:10]} were not written; rerun "
-                           "to resume (finished shards are kept)")
+            summaries = nonempty_blocks(out)
+    store.require_complete("profiles")
     s = pa.concat_tables(summaries) if summaries else None
     summary = {
         "backend": cfg.backend, "prompt_version": PROMPT_VERSION, "users": int(selected.size),
@@ -308,7 +305,7 @@ def _profiles_vllm(long: ray.data.Dataset, job: ProfileJob, n_shards: int) -> li
                          "seconds": [0.0]})
 
     out = results.groupby("shard").map_groups(write, batch_format="pyarrow", num_cpus=0.25)
-    return [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
+    return nonempty_blocks(out)
 
 
 # ---------------------------------------------------------------- embeddings ----------
@@ -420,10 +417,8 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
                 TextEmbedShardWorker, fn_constructor_args=(store, cfg), batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
                 num_cpus=cfg.num_cpus_per_actor)
-            summaries = [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
-    missing = set(range(n_shards)) - store.done_shards()
-    if missing:
-        raise RuntimeError(f"embeddings: shards {sorted(missing)[:10]} were not written; rerun")
+            summaries = nonempty_blocks(out)
+    store.require_complete("embeddings")
     s = pa.concat_tables(summaries) if summaries else None
     dims = {"minilm": 384, "vllm": cfg.dims}[embedder]
     summary = {"embedder": embedder, "reason": reason, "dims": dims, "users": n_users,
@@ -458,4 +453,4 @@ def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int) ->
                          "embedded": [out.num_rows], "seconds": [0.0]})
 
     out = results.groupby("shard").map_groups(write, batch_format="pyarrow", num_cpus=0.25)
-    return [t for t in (ray.get(r) for r in out.to_arrow_refs()) if t.num_rows]
+    return nonempty_blocks(out)
