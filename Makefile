@@ -27,8 +27,11 @@ demo: $(STAMP)
 	$(PY) -m pipelines.embed $(DEMO)
 	$(PY) -m pipelines.build_groups $(DEMO)
 	$(PY) -m pipelines.build_priors $(DEMO)
-	@echo "demo: artifacts in $(RUN_DIR)/ — data/summary.json, profiles/, embeddings/,"
-	@echo "      groups/report.json, priors/summary.json"
+	$(PY) -m pipelines.train $(DEMO) --model base
+	$(PY) -m pipelines.train $(DEMO) --model choirrec
+	$(PY) -m pipelines.evaluate $(DEMO)
+	@echo "demo: artifacts in $(RUN_DIR)/ — data/summary.json, groups/report.json, models/,"
+	@echo "      eval/comparison.csv, eval/<model>/metrics.json, eval/plots/*.png"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

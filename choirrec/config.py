@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from choirrec.models.config import ModelConfig
+
 
 @dataclass
 class SyntheticConfig:
@@ -167,6 +169,48 @@ class PriorsConfig:
 
 
 @dataclass
+class TrainConfig:
+    """Training on Ray Train (§5.1 defaults): ``python -m pipelines.train``."""
+
+    model: str = "choirrec"  # base | choirrec
+    ablation: str | None = None  # a Table 2 variant (choirrec.training.ablations.ABLATIONS)
+    seeds: tuple[int, ...] = (0,)  # one trained model per seed; evaluation reports mean ± std
+    epochs: int = 1  # the one-epoch phenomenon of CTR/CVR models: a 2nd pass overfits ids
+    batch_size: int = 1024  # global batch (§5.1), split across workers
+    lr_start: float = 0.01  # Adagrad, decaying geometrically per step to lr_end (§5.1)
+    lr_end: float = 0.001
+    hist_len: int = 20  # purchases before the sample fed to DIN attention
+    num_workers: int = 1  # Ray Train workers (data-parallel, DDP)
+    cpus_per_worker: float = 0.5  # fractional: Train workers + Data readers fit on 2 CPUs
+    use_gpu: bool = False  # one GPU per worker, nccl backend
+    max_failures: int = 2  # worker-group restarts from the last checkpoint
+    shuffle_buffer: int = 50_000  # rows in each worker's local shuffle buffer
+    validate_each_epoch: bool = True  # valid AUC/GAUC reported per epoch (rank 0)
+    force: bool = False
+
+
+@dataclass
+class EvalConfig:
+    """Offline evaluation: ``python -m pipelines.evaluate``."""
+
+    models: tuple[str, ...] = ()  # empty: every trained model under models/
+    split: str = "test"  # test | valid
+    baseline: str = "base"  # lifts in comparison.csv are relative to this model
+    batch_size: int = 8192
+    num_actors: int = 1  # Ray Data scoring actors
+    cpus_per_actor: float = 0.5
+    force: bool = False
+
+
+@dataclass
+class AblationConfig:
+    """Table 2: ``python -m pipelines.ablations``."""
+
+    variants: tuple[str, ...] = ()  # empty: all of choirrec.training.ablations.ABLATIONS
+    reference: str = "choirrec"  # relative changes are against the full model
+
+
+@dataclass
 class RayConfig:
     address: str | None = None  # None: $RAY_ADDRESS, else attach to / start a local cluster
     num_cpus: int | None = None  # for a cluster started by this process
@@ -181,6 +225,10 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     priors: PriorsConfig = field(default_factory=PriorsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)  # sizes come from the data
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    ablations: AblationConfig = field(default_factory=AblationConfig)
     ray: RayConfig = field(default_factory=RayConfig)
 
 

@@ -48,6 +48,37 @@ def activity_levels(user_ids, n_buy, n_click, n_levels: int = 5) -> np.ndarray:
     return (rank * n_levels // n + 1).astype(np.int8)
 
 
+def _sample_segments(u: np.ndarray, activity_user_ids, n_buy, n_click, low_share: float,
+                     n_levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample: activity level (quintile of the evaluated users), low-activity flag among
+    the evaluated users, and the row of the user in the activity arrays."""
+    au = np.asarray(activity_user_ids, dtype=np.int64)
+    order = np.argsort(au, kind="stable")
+    au_sorted = au[order]
+    pos = np.searchsorted(au_sorted, u)
+    pos_c = np.minimum(pos, max(au.size - 1, 0))
+    if au.size == 0 or (au_sorted[pos_c] != u).any():
+        missing = u[(au_sorted[pos_c] != u)] if au.size else u
+        raise KeyError(f"{np.unique(missing).size} evaluated users have no activity record "
+                       f"(e.g. user_id {int(missing[0])}); pass the user_activity artifact of "
+                       "the same run")
+    row = order[pos_c]
+    nb, nc = np.asarray(n_buy)[order], np.asarray(n_click)[order]
+    eval_users = np.unique(u)
+    eu_idx = np.searchsorted(au_sorted, eval_users)
+    at = np.searchsorted(eval_users, u)
+    levels_u = activity_levels(eval_users, nb[eu_idx], nc[eu_idx], n_levels)
+    low_u = low_activity_mask(eval_users, nb[eu_idx], nc[eu_idx], low_share)
+    return levels_u[at], low_u[at], row
+
+
+def sample_levels(user_ids, activity_user_ids, n_buy, n_click, n_levels: int = 5) -> np.ndarray:
+    """The activity level (1..n_levels) of each sample's user, exactly as
+    :func:`segment_report` assigns it (quintiles of the evaluated users)."""
+    u = np.asarray(user_ids, dtype=np.int64)
+    return _sample_segments(u, activity_user_ids, n_buy, n_click, 0.55, n_levels)[0]
+
+
 def segment_report(labels, scores, user_ids, activity_user_ids, n_buy, n_click,
                    low_activity=None, low_share: float = 0.55, n_levels: int = 5,
                    weighting: str = "impressions") -> dict[str, float | int | str]:
@@ -62,28 +93,9 @@ def segment_report(labels, scores, user_ids, activity_user_ids, n_buy, n_click,
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=np.float64)
     u = np.asarray(user_ids, dtype=np.int64)
-    au = np.asarray(activity_user_ids, dtype=np.int64)
-    order = np.argsort(au, kind="stable")
-    au_sorted = au[order]
-    pos = np.searchsorted(au_sorted, u)
-    pos_c = np.minimum(pos, max(au.size - 1, 0))
-    if au.size == 0 or (au_sorted[pos_c] != u).any():
-        missing = u[(au_sorted[pos_c] != u)] if au.size else u
-        raise KeyError(f"{np.unique(missing).size} evaluated users have no activity record "
-                       f"(e.g. user_id {int(missing[0])}); pass the user_activity artifact of "
-                       "the same run")
-    row = order[pos_c]  # index into the activity arrays, per sample
-    nb, nc = np.asarray(n_buy)[order], np.asarray(n_click)[order]
-
-    eval_users, first = np.unique(u, return_index=True)
-    eu_idx = np.searchsorted(au_sorted, eval_users)
-    levels_u = activity_levels(eval_users, nb[eu_idx], nc[eu_idx], n_levels)
-    if low_activity is None:
-        low_u = low_activity_mask(eval_users, nb[eu_idx], nc[eu_idx], low_share)
-        low = low_u[np.searchsorted(eval_users, u)]
-    else:
-        low = np.asarray(low_activity, dtype=bool)[row]
-    level = levels_u[np.searchsorted(eval_users, u)]
+    level, low_u, row = _sample_segments(u, activity_user_ids, n_buy, n_click, low_share,
+                                         n_levels)
+    low = low_u if low_activity is None else np.asarray(low_activity, dtype=bool)[row]
 
     out: dict[str, float | int | str] = {"weighting": weighting, "n_samples": int(y.size)}
 

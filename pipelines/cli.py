@@ -57,6 +57,27 @@ def connect(cfg: RayConfig) -> None:
     logging.getLogger(__name__).info("Ray: %s", ray.cluster_resources())
 
 
+def int_list(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (for flags such as ``--seeds``)."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from e
+
+
+def str_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def boolean(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
 def flag(name: str, field: str, help: str, type=None, choices=None) -> dict:
     """A CLI flag bound to a dotted config field (``--users`` -> ``data.synthetic.users``)."""
     return {"name": name, "field": field, "help": f"{help} ({field})", "type": type,

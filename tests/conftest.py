@@ -54,3 +54,28 @@ def clone_run(run, dest) -> RunDir:  # noqa: F821
 
     shutil.copytree(run.root, dest, ignore=shutil.ignore_patterns(".staging", ".tmp"))
     return RunDir(str(dest))
+
+
+@pytest.fixture(scope="session")
+def trained_run(embedded_world, tmp_path_factory):
+    """The small world with groups, priors, a base model (1 worker, 1 epoch) and ChoirRec
+    (2 DDP workers, 2 epochs, one worker hard-killed at epoch 1), seed 0 each.
+    Returns (run, config, kill marker path)."""
+    import dataclasses
+
+    from choirrec.config import Config, GroupsConfig, PriorsConfig, TrainConfig
+    from choirrec.grouping.stage import build_groups
+    from choirrec.priors import build_priors
+    from choirrec.training.stage import train_model
+
+    run = clone_run(embedded_world, tmp_path_factory.mktemp("trained") / "run")
+    build_groups(GroupsConfig(n_clusters=8), run)
+    build_priors(PriorsConfig(num_partitions=4), run)
+    cfg = Config(run_dir=run.uri, train=TrainConfig(epochs=1, batch_size=256, seeds=(0,)))
+    train_model(cfg, run, model="base")
+    marker = tmp_path_factory.mktemp("fail") / "killed"
+    cfg2 = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, num_workers=2,
+                                                              epochs=2))
+    train_model(cfg2, run, model="choirrec",
+                fit_extra={"fail_marker": str(marker), "fail_at_epoch": 1})
+    return run, cfg, marker

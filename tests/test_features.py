@@ -11,7 +11,8 @@ def store(hist_len=3):
                       "occupation": pa.nulls(3, pa.string()),
                       "consumption_level": pa.nulls(3, pa.int8()), "age": pa.nulls(3, pa.float64())})
     act = pa.table({"user_id": pa.array([30, 10, 20], pa.int64()), "n_buy": pa.array([1, 4, 0]),
-                    "n_click": pa.array([5, 9, 0]), "attr_fill_rate": [0.5, 0.3, 0.0]})
+                    "n_click": pa.array([5, 9, 0]), "attr_fill_rate": [0.5, 0.3, 0.0],
+                    "low_activity": [False, False, True]})
     items = pa.table({"item_id": pa.array([1, 2, 3, 4], pa.int64()),
                       "category_id": pa.array([7, 7, 8, 9], pa.int64())})
     buys = pa.table({"user_id": pa.array([10, 10, 10, 10, 20], pa.int64()),

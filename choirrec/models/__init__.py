@@ -7,6 +7,5 @@ base.py              item tower, individual channel, the DIN base model
 dual_channel.py      ChoirRec: group channel, asymmetric injection (eq. 6), fusion (eq. 10)
 losses.py            margin / KL distillation, gates (eqs. 7-9), the objective (eq. 11)
 
-Training on Ray Train, the feature pipeline and evaluation come with the model issue's
-remaining parts.
+Training (choirrec.training) and evaluation (choirrec.evaluation) build on these modules.
 """

@@ -64,6 +64,7 @@ class FeatureStore:
     user_attrs: np.ndarray  # (U + 1, A), row 0 = unknown user
     activity: np.ndarray  # (U + 1, F) float32
     n_buy: np.ndarray  # (U + 1,)
+    low_activity: np.ndarray  # (U + 1,) bool, the data stage's low-activity flag
     group_codes: np.ndarray  # (U + 1, M), -1 unknown
     group_attrs: np.ndarray  # (U + 1, A)
     group_seq_items: np.ndarray  # (U + 1, Lg)
@@ -119,6 +120,7 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
     own, vocabs = attribute_codes(users)
     act = activity.take(pa.compute.index_in(pa.array(uvocab), activity.column("user_id")))
     n_buy = np.r_[0, act.column("n_buy").to_numpy()]
+    low = np.r_[False, act.column("low_activity").to_numpy(zero_copy_only=False)].astype(bool)
     feats = np.stack([np.log1p(act.column("n_buy").to_numpy()),
                       np.log1p(act.column("n_click").to_numpy()),
                       act.column("attr_fill_rate").to_numpy()], 1).astype(np.float32)
@@ -165,5 +167,5 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
     hc = lookup(cvocab, buys.column("category_id").to_numpy()[keep][order])
     starts = np.searchsorted(hk, np.arange(n + 2, dtype=np.int64) << 32)
     return FeatureStore(uvocab, ivocab, cvocab, vocabs, user_attrs,
-                        np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, gcodes, gattrs,
+                        np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, low, gcodes, gattrs,
                         gsi, gsc, hk, hi, hc, starts, ts_base, hist_len)

@@ -1,0 +1,176 @@
+"""Closed-loop load on the Serve endpoint vs the same model called in-process.
+
+    python -m benchmarks.serve_load --run-dir runs/demo              # after `make demo`
+    python -m benchmarks.serve_load --run-dir runs/demo --concurrency 1,8,32 --seconds 20
+
+Starts the app (``serve.app:build``) on a local cluster, then for each concurrency level runs
+an asyncio/aiohttp client **in a separate process** on loopback: N clients, each sending its
+next request as soon as the last one answered, for ``--seconds``. Requests are known test
+users with ``--candidates`` candidates each. The in-process reference scores the same
+requests with :class:`choirrec.serving.scorer.Scorer` directly (no HTTP, no Serve), one at a
+time; the difference of the medians is Serve's per-request overhead. Prints JSON and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _pct(lat: list[float]) -> dict[str, float]:
+    a = np.asarray(lat) * 1000 if lat else np.zeros(1)
+    return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "p99_ms": float(np.percentile(a, 99))}
+
+
+async def _client_main(url: str, payloads: list[dict], concurrency: int, seconds: float) -> dict:
+    import aiohttp
+
+    lat: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(k: int, session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        i = k
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            try:
+                async with session.post(url, json=payloads[i % len(payloads)]) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+                        continue
+            except aiohttp.ClientError:
+                errors += 1
+                continue
+            lat.append(time.perf_counter() - t)
+            i += concurrency
+
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as s:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k, s) for k in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return {"concurrency": concurrency, "requests": len(lat), "errors": errors,
+            "qps": len(lat) / wall, **_pct(lat)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _payloads(run, n: int, n_candidates: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    users = np.unique(run.read_table("data", "samples", "test").column("user_id").to_numpy())
+    items = run.read_table("data", "items")
+    it, ct = items.column("item_id").to_numpy(), items.column("category_id").to_numpy()
+    out = []
+    for u in rng.choice(users, n, replace=len(users) < n):
+        pick = rng.integers(0, it.size, n_candidates)
+        out.append({"user_id": int(u), "candidates": [
+            {"item_id": int(it[j]), "category_id": int(ct[j])} for j in pick]})
+    return out
+
+
+def in_process(run, payloads: list[dict], model: str, seconds: float) -> dict:
+    from choirrec.serving.schemas import ScoreRequest
+    from choirrec.serving.scorer import Scorer, load_model, model_uri
+
+    scorer = Scorer(load_model(run, model_uri(run, model)))
+    reqs = [ScoreRequest.model_validate(p) for p in payloads]
+    lat = []
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        scorer.score([reqs[i % len(reqs)]])
+        lat.append(time.perf_counter() - t)
+        i += 1
+    return {"requests": len(lat), "qps": len(lat) / sum(lat), **_pct(lat)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", default="runs/demo")
+    p.add_argument("--model", default="choirrec")
+    p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--requests", type=int, default=500, help="distinct request payloads")
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--batch-wait-timeout-s", type=float, default=0.002)
+    p.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the load process
+    p.add_argument("--payload-file", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.client:
+        with open(a.payload_file) as f:
+            payloads = json.load(f)
+        res = asyncio.run(_client_main(a.client, payloads, int(a.concurrency), a.seconds))
+        print(json.dumps(res))
+        return res
+
+    import ray
+    from ray import serve
+
+    from choirrec.run_dir import RunDir
+    from serve.app import build
+
+    run = RunDir(a.run_dir if "://" in a.run_dir else os.path.abspath(a.run_dir))
+    payloads = _payloads(run, a.requests, a.candidates)
+    ref = in_process(run, payloads, a.model, min(a.seconds, 10.0))
+    ray.init(include_dashboard=False, log_to_driver=False)
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build({"run_dir": run.uri, "model": a.model, "max_batch_size": a.max_batch_size,
+                     "batch_wait_timeout_s": a.batch_wait_timeout_s}), name="choirrec",
+              route_prefix="/")
+    url = f"http://127.0.0.1:{port}/v1/score"
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(payloads, f)
+    rows = []
+    try:
+        for c in [int(x) for x in a.concurrency.split(",")]:
+            def cmd(secs: float, c: int = c) -> list[str]:
+                return [sys.executable, "-m", "benchmarks.serve_load", "--client", url,
+                        "--concurrency", str(c), "--seconds", str(secs),
+                        "--payload-file", f.name]
+
+            subprocess.run(cmd(2.0), check=True, capture_output=True)  # warm-up
+            out = subprocess.run(cmd(a.seconds), check=True, capture_output=True, text=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        os.unlink(f.name)
+    result = {"run_dir": a.run_dir, "model": a.model, "candidates": a.candidates,
+              "max_batch_size": a.max_batch_size, "batch_wait_timeout_s": a.batch_wait_timeout_s,
+              "in_process": ref, "serve": rows,
+              "serve_overhead_ms_p50": rows[0]["p50_ms"] - ref["p50_ms"] if rows else None}
+    print(json.dumps(result, indent=2))
+    print(f"\n{'clients':>8}{'QPS':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'in-proc':>8}{ref['qps']:>9.1f}{ref['p50_ms']:>9.1f}{ref['p95_ms']:>9.1f}"
+          f"{ref['p99_ms']:>9.1f}{0:>8}")
+    for r in rows:
+        print(f"{r['concurrency']:>8}{r['qps']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
+              f"{r['p99_ms']:>9.1f}{r['errors']:>8}")
+    if rows:
+        print(f"Serve's per-request overhead (p50, 1 client): "
+              f"{result['serve_overhead_ms_p50']:.1f} ms")
+    return result
+
+
+if __name__ == "__main__":
+    main()

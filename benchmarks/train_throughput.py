@@ -1,0 +1,106 @@
+"""Training throughput (samples/s) of ChoirRec vs the DIN base model on this machine.
+
+    python -m benchmarks.train_throughput --run-dir runs/demo            # after `make demo`
+    python -m benchmarks.train_throughput --run-dir runs/demo --ray      # + Ray Train, 1 epoch
+
+In-process: the framework-free loop (feature join + forward + backward + Adagrad) over the
+same ``--batches`` shuffled batches of the train split, after ``--warmup`` batches, repeated
+``--repeats`` times (median). ``--ray``: one epoch through Ray Train (1 worker), which adds
+Ray Data streaming and reporting. Target (model issue): choirrec costs <= 2x base per sample.
+Prints one JSON object and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from choirrec.config import TrainConfig
+from choirrec.run_dir import RunDir
+from choirrec.training.loop import (
+    build_model,
+    collate,
+    load_feature_store,
+    model_config,
+    optimizer,
+    run_epoch,
+    table_batches,
+)
+
+
+def in_process(run: RunDir, kind: str, batch_size: int, n_batches: int, warmup: int,
+               repeats: int) -> float:
+    store = load_feature_store(run, with_priors=kind != "base")
+    cfg = model_config(store, run)
+    samples = run.read_table("data", "samples", "train")
+    to_tensors = collate(store)
+    rates = []
+    for r in range(repeats):
+        torch.manual_seed(r)
+        model = build_model(kind, cfg)
+        opt, sched = optimizer(model, TrainConfig(), n_batches + warmup)
+        it = table_batches(samples, batch_size, np.random.default_rng(r))
+        run_epoch(model, cfg, opt, sched, (to_tensors(next(it)) for _ in range(warmup)))
+        t = time.perf_counter()
+        m = run_epoch(model, cfg, opt, sched, (to_tensors(next(it)) for _ in range(n_batches)))
+        rates.append(m["samples"] / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def ray_train(run: RunDir, kind: str, batch_size: int) -> float:
+    from choirrec.training.ray_trainer import fit
+
+    store = load_feature_store(run, with_priors=kind != "base")
+    tc = TrainConfig(epochs=1, batch_size=batch_size, validate_each_epoch=False)
+    res = fit(run, store, kind, model_config(store, run), tc, seed=0,
+              name=f"bench-{kind}-{time.time_ns()}")
+    return float(res.history[-1]["samples_per_s"])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", default="runs/demo", help="a run with data, groups and priors")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--batches", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--ray", action="store_true", help="also time one Ray Train epoch")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    run = RunDir(a.run_dir)
+    run.require("priors", "run `make demo` (or the pipelines up to build_priors) first")
+    out: dict = {"run_dir": a.run_dir, "batch_size": a.batch_size, "batches": a.batches,
+                 "torch_threads": torch.get_num_threads(), "samples_per_s": {}}
+    for kind in ("base", "choirrec"):
+        out["samples_per_s"][kind] = in_process(run, kind, a.batch_size, a.batches, a.warmup,
+                                                a.repeats)
+    if a.ray:
+        import ray
+
+        ray.init(include_dashboard=False, log_to_driver=False)
+        out["ray_train_samples_per_s"] = {k: ray_train(run, k, a.batch_size)
+                                          for k in ("base", "choirrec")}
+    sps = out["samples_per_s"]
+    out["cost_ratio_choirrec_vs_base"] = sps["base"] / sps["choirrec"]
+    print(json.dumps(out, indent=2))
+    print(f"\n{'model':<10}{'in-process samples/s':>22}" + (
+        f"{'Ray Train samples/s':>22}" if a.ray else ""))
+    for k in ("base", "choirrec"):
+        line = f"{k:<10}{sps[k]:>22,.0f}"
+        if a.ray:
+            line += f"{out['ray_train_samples_per_s'][k]:>22,.0f}"
+        print(line)
+    print(f"choirrec costs {out['cost_ratio_choirrec_vs_base']:.2f}x base per sample "
+          "(target <= 2x)")
+    return out
+
+
+if __name__ == "__main__":
+    main()

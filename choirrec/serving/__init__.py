@@ -1,0 +1,7 @@
+"""Online scoring, framework-free: request models, feature lookup, cold-start groups, scorer.
+
+schemas.py      pydantic request/response models with the documented limits
+lookup.py       FeatureLookup interface + RunDirLookup (Arrow tables of a run, in memory)
+cold_start.py   unknown users: profile text / attributes -> embedder -> RQ codes -> group
+scorer.py       batched scoring of many requests in one model call (used by serve/app.py)
+"""

@@ -1,0 +1,78 @@
+"""Groups for users the system has never seen (§4.2.2 applied online).
+
+A profile text in the request — or, failing that, one rendered from the attributes in the
+request by the template renderer — is embedded with the run's embedder and encoded with the
+saved RQ-KMeans codebooks, exactly as the offline users were. If the run's embedder cannot
+embed text (the behavioural embedder needs a purchase history) or nothing is supplied, the
+population prior is used. Never raises for a missing hint: that is a normal cold start.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from choirrec.grouping.rq_kmeans import RQKMeans
+from choirrec.profiles.template import render
+from choirrec.run_dir import RunDir
+
+log = logging.getLogger(__name__)
+ATTRIBUTE_FIELDS = ("gender", "age_band", "occupation", "city_tier", "consumption_level")
+TEXT_EMBEDDERS = ("minilm",)
+
+
+def rq_encode(codebooks: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Greedy residual encoding (eqs. 2-3) with saved codebooks: (n, d) -> (n, M) codes."""
+    rq = RQKMeans(n_stages=codebooks.shape[0], n_clusters=codebooks.shape[1])
+    rq.codebooks_ = codebooks
+    return rq.encode(x).astype(np.int64)
+
+
+def profile_from_attributes(attrs: dict) -> str:
+    """The template profile of a user known only by attributes (no purchases, no searches)."""
+    return render({"attributes": {k: v for k, v in attrs.items() if v is not None},
+                   "purchases": [], "searches": [], "n_purchases": 0})
+
+
+class GroupAssigner:
+    """Profile/attributes -> group codes with the run's embedder and codebooks."""
+
+    def __init__(self, run: RunDir, embed: Callable[[list[str]], np.ndarray] | None = None):
+        with run.fs.open_input_stream(run.path("groups", "codebooks.npy")) as f:
+            self.codebooks = np.load(io.BytesIO(f.read()))
+        emb_m = run.manifest("embeddings") or {}
+        self.embedder = str(emb_m.get("embedder", ""))
+        self._embed = embed  # injected in tests; else loaded on first use
+
+    @property
+    def can_embed_text(self) -> bool:
+        return self._embed is not None or self.embedder in TEXT_EMBEDDERS
+
+    def _embedder(self) -> Callable[[list[str]], np.ndarray]:
+        if self._embed is None:
+            from choirrec.profiles.embedders import MiniLMEmbedder
+
+            self._embed = MiniLMEmbedder(batch_size=16, n_threads=1)
+        return self._embed
+
+    def warm(self) -> None:
+        """Load the embedder now (a replica's start-up), not on the first cold request."""
+        if self.can_embed_text:
+            self._embedder()
+
+    def codes(self, profile: str | None, attrs: dict) -> tuple[np.ndarray | None, str]:
+        """(codes or None, source): source is profile | attributes | population."""
+        attrs = {k: v for k, v in attrs.items() if k in ATTRIBUTE_FIELDS and v is not None}
+        if not self.can_embed_text or not (profile or attrs):
+            return None, "population"
+        text, source = (profile, "profile") if profile else (
+            profile_from_attributes(attrs), "attributes")
+        x = self._embedder()([text])
+        if x.shape[1] != self.codebooks.shape[2]:
+            log.warning("embedder gives %d dims, codebooks expect %d: population prior",
+                        x.shape[1], self.codebooks.shape[2])
+            return None, "population"
+        return rq_encode(self.codebooks, x)[0], source

@@ -1,0 +1,57 @@
+"""Request and response models of ``POST /v1/score`` (validated; limits name the field)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_CANDIDATES = 1000
+MAX_STRING = 2000  # profile text
+MAX_ATTRIBUTE = 64  # attribute values
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(extra="allow")  # other item features are accepted and ignored
+
+    item_id: int = Field(ge=0, description="item id; unknown ids score with the OOV embedding")
+    category_id: int = Field(ge=0, description="leaf category id; unknown ids map to OOV")
+
+
+class Context(BaseModel):
+    ts: int | None = Field(None, ge=0, description="unix seconds of the request; history "
+                           "strictly before it is used (default: now)")
+
+
+class UserHints(BaseModel):
+    """What a client knows about a user the system has never seen (cold start)."""
+
+    profile: str | None = Field(None, max_length=MAX_STRING,
+                                description="a semantic profile text of the user")
+    gender: str | None = Field(None, max_length=MAX_ATTRIBUTE)
+    age_band: str | None = Field(None, max_length=MAX_ATTRIBUTE)
+    occupation: str | None = Field(None, max_length=MAX_ATTRIBUTE)
+    city_tier: int | None = Field(None, ge=1, le=10)
+    consumption_level: int | None = Field(None, ge=1, le=10)
+
+
+class ScoreRequest(BaseModel):
+    user_id: int = Field(ge=0)
+    candidates: list[Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
+    context: Context | None = None
+    user: UserHints | None = Field(None, description="attributes/profile for unknown users")
+
+
+class ScoreResponse(BaseModel):
+    scores: list[float] = Field(description="conversion probabilities, in candidate order")
+    model_version: str
+    group: list[int] = Field(description="the user's group codes g1..gM (-1: unknown level)")
+    group_source: str = Field(description="known | profile | attributes | population")
+    cold_start: bool
+
+
+class ModelInfo(BaseModel):
+    version: str
+    kind: str
+    name: str
+    trained_at: str | None
+    config: dict
+    metrics: dict

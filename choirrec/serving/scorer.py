@@ -1,0 +1,123 @@
+"""Batched online scoring: many requests -> one feature join -> one model call.
+
+``Scorer.score`` is what the Serve deployment calls with a ``@serve.batch`` list of requests;
+it is plain Python/torch, so its scores can be checked against the offline model directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from choirrec.run_dir import RunDir
+from choirrec.schema import USER_ATTRIBUTES
+from choirrec.serving.cold_start import ATTRIBUTE_FIELDS, GroupAssigner
+from choirrec.serving.lookup import FeatureLookup, GroupRow, RunDirLookup
+from choirrec.serving.schemas import ScoreRequest, ScoreResponse
+from choirrec.training.bundle import read_bundle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    spec: dict
+    version: str
+    lookup: FeatureLookup
+    assigner: GroupAssigner | None
+    metrics: dict
+
+
+def model_uri(run: RunDir, name: str = "choirrec", seed: int | None = None) -> str:
+    """``models/<name>/seed_<s>`` inside the run (lowest committed seed by default)."""
+    if seed is None:
+        from choirrec.evaluation.stage import trained_models
+
+        seeds = trained_models(run).get(name)
+        if not seeds:
+            raise FileNotFoundError(f"{run.uri}: no trained model '{name}'. Fix: python -m "
+                                    f"pipelines.train --run-dir {run.uri} --model {name}")
+        seed = min(seeds)
+    return f"models/{name}/seed_{seed}"
+
+
+def load_model(run: RunDir, uri: str, lookup: FeatureLookup | None = None,
+               assigner: GroupAssigner | None = None) -> LoadedModel:
+    """Load ``uri`` (relative to the run: ``models/<name>/seed_<s>``) with its features."""
+    m = run.require(uri, f"train it first (python -m pipelines.train --run-dir {run.uri})")
+    model, spec = read_bundle(run.fs, run.path(uri))
+    torch.set_grad_enabled(False)
+    frel = spec.get("feature_run", ".")
+    frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
+    uses_priors = bool(spec.get("uses_priors", True))
+    if lookup is None:
+        lookup = RunDirLookup(frun, int(spec["train_config"]["hist_len"]), uses_priors)
+    if assigner is None and uses_priors and frun.manifest("groups") is not None:
+        assigner = GroupAssigner(frun)
+        assigner.warm()
+    metrics = {}
+    name = spec.get("name", uri.split("/")[1])
+    if run.manifest(f"eval/{name}") is not None:
+        full = run.read_json("eval", name, "metrics.json")
+        metrics = {k: v for k, v in full.items() if isinstance(v, (int, float, str))}
+    version = f"{name}/seed_{spec.get('seed')}@{m['fingerprint'][:12]}"
+    return LoadedModel(model, spec, version, lookup, assigner if uses_priors else None, metrics)
+
+
+class Scorer:
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+
+    def _cold(self, req: ScoreRequest, b: dict[str, np.ndarray]) -> tuple[GroupRow, str]:
+        """Fill an unknown user's attributes, group features and fill rate in ``b``."""
+        lk = self.loaded.lookup
+        hints = req.user.model_dump() if req.user else {}
+        attrs = {k: hints.get(k) for k in ATTRIBUTE_FIELDS}
+        own = lk.attribute_codes(attrs)
+        codes, source = (None, "population")
+        if self.loaded.assigner is not None:
+            codes, source = self.loaded.assigner.codes(hints.get("profile"), attrs)
+        group = lk.population_group() if codes is None else lk.group_for_codes(codes)
+        if self.loaded.assigner is not None:  # attribute completion, as in training
+            own = np.where(own == 0, group.attrs, own)
+        b["user_attrs"][:] = own
+        b["activity"][:, 2] = sum(v is not None for v in attrs.values()) / len(USER_ATTRIBUTES)
+        b["group_codes"][:] = group.codes
+        b["group_attrs"][:] = group.attrs
+        b["group_seq_items"][:] = group.seq_items
+        b["group_seq_cats"][:] = group.seq_cats
+        return group, source
+
+    def score(self, requests: list[ScoreRequest], now: int | None = None
+              ) -> list[ScoreResponse]:
+        lm = self.loaded  # one reference for the whole batch: a concurrent swap is atomic
+        now = int(time.time()) if now is None else now
+        parts, meta = [], []
+        for req in requests:
+            ts = req.context.ts if req.context and req.context.ts is not None else now
+            items = np.array([c.item_id for c in req.candidates], np.int64)
+            cats = np.array([c.category_id for c in req.candidates], np.int64)
+            b = lm.lookup.batch(req.user_id, items, cats, ts)
+            if lm.lookup.is_known(req.user_id):
+                meta.append((b["group_codes"][0].tolist(), "known", False))
+            else:
+                group, source = self._cold(req, b)
+                meta.append((group.codes.tolist(), source, True))
+            parts.append(b)
+        batch = {k: torch.from_numpy(np.ascontiguousarray(np.concatenate([p[k] for p in parts])))
+                 for k in parts[0]}
+        with torch.no_grad():
+            scores = torch.sigmoid(lm.model(batch)["logit"]).numpy().astype(np.float64)
+        out, start = [], 0
+        for req, (group, source, cold) in zip(requests, meta, strict=True):
+            n = len(req.candidates)
+            out.append(ScoreResponse(scores=scores[start:start + n].tolist(),
+                                     model_version=lm.version, group=[int(g) for g in group],
+                                     group_source=source, cold_start=cold))
+            start += n
+        return out

@@ -1,0 +1,62 @@
+"""A trained model on disk: ``model.pt`` (state dict) + ``model.json`` (what it is).
+
+``model.json`` holds everything needed to rebuild the module without the training code's
+state: the kind (base | choirrec), the full :class:`ModelConfig` (vocabulary sizes included),
+and metadata (seed, ablation, feature run, history). The same two files are the Ray Train
+checkpoint payload, the ``models/<name>/seed_<s>/`` artifact and what Serve loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from typing import Any
+
+import pyarrow.fs as pafs
+import torch
+
+from choirrec.config import from_dict
+from choirrec.models.config import ModelConfig
+from choirrec.training.loop import build_model
+
+WEIGHTS = "model.pt"
+SPEC = "model.json"
+
+
+def spec(kind: str, cfg: ModelConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"kind": kind, "model_config": dataclasses.asdict(cfg), **(meta or {})}
+
+
+def write_bundle(fs: pafs.FileSystem, path: str, model: torch.nn.Module, kind: str,
+                 cfg: ModelConfig, meta: dict[str, Any] | None = None) -> None:
+    """Write both files under ``path`` on any pyarrow filesystem (callers make it atomic)."""
+    buf = io.BytesIO()
+    torch.save(unwrap(model).state_dict(), buf)
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(f"{path}/{WEIGHTS}") as f:
+        f.write(buf.getvalue())
+    with fs.open_output_stream(f"{path}/{SPEC}") as f:
+        f.write(json.dumps(spec(kind, cfg, meta), indent=2, default=str).encode())
+
+
+def read_spec(fs: pafs.FileSystem, path: str) -> dict[str, Any]:
+    with fs.open_input_stream(f"{path}/{SPEC}") as f:
+        return json.loads(f.read())
+
+
+def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """(model in eval mode, spec); the config is rebuilt strictly (unknown keys fail)."""
+    s = read_spec(fs, path)
+    cfg = from_dict(ModelConfig, s["model_config"], f"{path}/{SPEC}:model_config")
+    model = build_model(s["kind"], cfg)
+    with fs.open_input_stream(f"{path}/{WEIGHTS}") as f:
+        state = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    model.eval()
+    return model, s
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel wrapper (state-dict keys without 'module.')."""
+    return model.module if hasattr(model, "module") else model

@@ -1,0 +1,163 @@
+"""The framework-free training loop: sample batches -> features -> model -> Adagrad.
+
+Ray Train's worker function (:mod:`choirrec.training.ray_trainer`) is built from exactly
+these pieces, so the same code runs in a unit test, in a benchmark, on one worker, or
+data-parallel under ``TorchTrainer``. Optimiser per §5.1: Adagrad with the learning rate
+decaying geometrically per step from 0.01 to 0.001 over the whole run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from choirrec.config import TrainConfig
+from choirrec.metrics import auc, gauc_with_counts
+from choirrec.models.config import ModelConfig
+from choirrec.models.losses import choirrec_loss
+from choirrec.run_dir import RunDir
+from choirrec.training.features import FeatureStore, build_feature_store
+
+SAMPLE_COLUMNS = ["user_id", "item_id", "category_id", "ts", "label"]
+Batch = dict[str, torch.Tensor]
+
+
+def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True
+                       ) -> FeatureStore:
+    """Assemble the feature store from a run directory's data/ (+ priors/ if present).
+
+    ``with_priors=False`` is the base model's view: no group features and no group attribute
+    completion (§4.3.2 is part of ChoirRec, so the baseline must not get it for free).
+    """
+    buys = run.dataset("data", "events").to_table(
+        columns=["user_id", "item_id", "category_id", "ts"], filter=pc.field("behavior") == "buy")
+    has_priors = with_priors and run.manifest("priors") is not None
+    m = int(run.manifest("groups")["n_stages"]) if has_priors else 3
+    return build_feature_store(
+        run.read_table("data", "users"), run.read_table("data", "user_activity"),
+        run.read_table("data", "items"), buys,
+        run.read_table("priors", "user_groups") if has_priors else None,
+        run.read_table("priors", "group_attributes") if has_priors else None,
+        run.read_table("priors", "group_sequences") if has_priors else None,
+        hist_len=hist_len, n_levels=m)
+
+
+def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = None,
+                 **overrides) -> ModelConfig:
+    """``base`` (hyperparameters, switches) with the vocabulary sizes of this run's data."""
+    g = run.manifest("groups")
+    return dataclasses.replace(
+        base or ModelConfig(), n_users=store.user_vocab.size, n_items=store.item_vocab.size,
+        n_categories=store.cat_vocab.size, attr_cardinalities=store.cardinalities,
+        n_levels=int(g["n_stages"]) if g else 3, n_clusters=int(g["n_clusters"]) if g else 1,
+        **overrides)
+
+
+def build_model(kind: str, cfg: ModelConfig) -> torch.nn.Module:
+    from choirrec.models.base import DINModel
+    from choirrec.models.dual_channel import ChoirRecModel
+
+    if kind == "base":
+        return DINModel(cfg)
+    if kind == "choirrec":
+        return ChoirRecModel(cfg)
+    raise ValueError(f"model {kind!r}: use 'base' or 'choirrec'")
+
+
+def collate(store: FeatureStore) -> Callable[[dict[str, np.ndarray]], Batch]:
+    """Sample columns (raw ids) -> model input tensors: the join with the feature store.
+
+    Used as ``iter_torch_batches(collate_fn=...)``, so the join happens batch by batch in
+    the worker and no feature-joined copy of the samples is ever materialised.
+    """
+    def fn(cols: dict[str, np.ndarray]) -> Batch:
+        b = store.batch(cols["user_id"], cols["item_id"], cols["category_id"], cols["ts"],
+                        cols.get("label"))
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
+    return fn
+
+
+def table_batches(samples: pa.Table, batch_size: int, rng: np.random.Generator | None = None
+                  ) -> Iterator[dict[str, np.ndarray]]:
+    """Shuffled (if ``rng``) mini-batches of sample columns from an in-memory table."""
+    cols = {c: samples.column(c).to_numpy() for c in SAMPLE_COLUMNS if c in samples.column_names}
+    order = rng.permutation(samples.num_rows) if rng is not None else np.arange(samples.num_rows)
+    for s in range(0, order.size, batch_size):
+        i = order[s:s + batch_size]
+        yield {k: v[i] for k, v in cols.items()}
+
+
+def optimizer(model: torch.nn.Module, tc: TrainConfig, total_steps: int
+              ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adagrad, lr_start -> lr_end geometrically over ``total_steps`` (§5.1)."""
+    opt = torch.optim.Adagrad(model.parameters(), lr=tc.lr_start)
+    gamma = (tc.lr_end / tc.lr_start) ** (1 / max(1, total_steps - 1))
+    return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+
+
+def run_epoch(model: torch.nn.Module, cfg: ModelConfig, opt: torch.optim.Optimizer,
+              sched: torch.optim.lr_scheduler.LRScheduler, batches: Iterable[Batch]
+              ) -> dict[str, float]:
+    """One pass; returns sample-weighted means of the loss parts and the sample count."""
+    model.train()
+    sums: dict[str, float] = {}
+    n = 0
+    for b in batches:
+        opt.zero_grad()
+        loss, parts = choirrec_loss(model(b), b, cfg)
+        loss.backward()
+        opt.step()
+        sched.step()
+        k = int(b["label"].shape[0])
+        for name, v in {"loss": float(loss.detach()), **parts}.items():
+            sums[name] = sums.get(name, 0.0) + v * k
+        n += k
+    return {**{name: v / max(n, 1) for name, v in sums.items()}, "samples": n}
+
+
+def train(model: torch.nn.Module, cfg: ModelConfig, tc: TrainConfig, samples: pa.Table,
+          store: FeatureStore, seed: int = 0) -> list[dict[str, float]]:
+    """In-process training (tests, benchmarks); returns per-epoch loss parts."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    steps = max(1, tc.epochs * -(-samples.num_rows // tc.batch_size))
+    opt, sched = optimizer(model, tc, steps)
+    to_tensors = collate(store)
+    return [run_epoch(model, cfg, opt, sched,
+                      (to_tensors(c) for c in table_batches(samples, tc.batch_size, rng)))
+            for _ in range(tc.epochs)]
+
+
+@torch.no_grad()
+def predict_batches(model: torch.nn.Module, batches: Iterable[Batch]) -> dict[str, np.ndarray]:
+    """Scores (sigmoid of the fused logit), user indices, labels and, for ChoirRec, α_fusion."""
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {"score": [], "user_index": [], "label": []}
+    for b in batches:
+        o = model(b)
+        out["score"].append(torch.sigmoid(o["logit"]).numpy())
+        out["user_index"].append(b["user_id"].numpy())
+        if "label" in b:
+            out["label"].append(b["label"].numpy())
+        if "alpha_fusion" in o:
+            out.setdefault("alpha_fusion", []).append(o["alpha_fusion"].numpy())
+    return {k: np.concatenate(v) for k, v in out.items() if v}
+
+
+def predict(model: torch.nn.Module, samples: pa.Table, store: FeatureStore,
+            batch_size: int = 8192) -> dict[str, np.ndarray]:
+    to_tensors = collate(store)
+    return predict_batches(model, (to_tensors(c) for c in table_batches(samples, batch_size)))
+
+
+def valid_metrics(pred: dict[str, np.ndarray], store: FeatureStore) -> dict[str, float]:
+    """AUC, GAUC and low-activity GAUC of a prediction dict (the per-epoch signal)."""
+    y, s, u = pred["label"], pred["score"], pred["user_index"]
+    low = store.low_activity[u]
+    return {"valid_auc": auc(y, s), "valid_gauc": gauc_with_counts(y, s, u).gauc,
+            "valid_gauc_low": gauc_with_counts(y[low], s[low], u[low]).gauc}

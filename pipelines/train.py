@@ -1,0 +1,38 @@
+"""Train a CVR model on Ray Train: the DIN base model or ChoirRec (optionally a Table 2 ablation).
+
+    python -m pipelines.train --run-dir runs/demo --model base
+    python -m pipelines.train --run-dir runs/demo --model choirrec --seeds 0,1,2
+    python -m pipelines.train --run-dir runs/demo --model choirrec --ablation no_group_seq
+"""
+
+from __future__ import annotations
+
+from choirrec.run_dir import RunDir
+from choirrec.training.ablations import ABLATIONS, MODELS
+from choirrec.training.stage import train_model
+from pipelines.cli import boolean, flag, int_list, stage_main
+
+FLAGS = [
+    flag("--model", "train.model", "model to train", choices=MODELS),
+    flag("--ablation", "train.ablation", "Table 2 variant of choirrec", choices=list(ABLATIONS)),
+    flag("--seeds", "train.seeds", "comma-separated seeds, one model each", int_list),
+    flag("--epochs", "train.epochs", "passes over the training samples", int),
+    flag("--batch-size", "train.batch_size", "global batch size", int),
+    flag("--lr-start", "train.lr_start", "Adagrad learning rate at the start", float),
+    flag("--lr-end", "train.lr_end", "learning rate at the end", float),
+    flag("--num-workers", "train.num_workers", "Ray Train workers", int),
+    flag("--cpus-per-worker", "train.cpus_per_worker", "CPUs per worker", float),
+    flag("--use-gpu", "train.use_gpu", "one GPU per worker", boolean),
+    flag("--max-failures", "train.max_failures", "worker-group restarts", int),
+    flag("--lambda-kd", "model.lambda_kd", "distillation weight λ (eq. 11)", float),
+    flag("--margin", "model.margin", "margin m (eq. 7)", float),
+]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return stage_main(__doc__, FLAGS, lambda cfg, force: train_model(
+        cfg, RunDir(cfg.run_dir), force=force), argv)
+
+
+if __name__ == "__main__":
+    main()

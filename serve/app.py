@@ -1,0 +1,116 @@
+"""The Ray Serve application: a FastAPI ingress and a batched scorer deployment.
+
+    serve run serve.app:build run_dir=runs/demo              # local, http://127.0.0.1:8000
+    serve deploy serve/config.yaml                            # onto a running cluster
+
+Endpoints: ``POST /v1/score``, ``GET /healthz``, ``GET /v1/model`` (OpenAPI at ``/docs``).
+The scorer batches requests across clients with ``@serve.batch``; a new checkpoint rolls out
+through ``reconfigure`` (``user_config.model_uri``) without dropping requests.
+"""
+
+
+import logging
+import os
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from choirrec.run_dir import RunDir
+from choirrec.serving.schemas import ModelInfo, ScoreRequest, ScoreResponse
+from choirrec.serving.scorer import Scorer, load_model, model_uri
+
+log = logging.getLogger("choirrec.serve")
+MAX_BODY_BYTES = int(os.environ.get("CHOIRREC_MAX_BODY_BYTES", 1 << 20))
+
+api = FastAPI(title="choirrec", version="1",
+              description="ChoirRec CVR scoring: semantic groups for low-activity users.")
+
+
+@api.middleware("http")
+async def limit_body(request: Request, call_next):
+    """413 before reading an oversized body (declared or actual length)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return JSONResponse(status_code=413, content={"detail": [{
+            "loc": ["body"], "msg": f"request body is {declared} bytes; the limit is "
+            f"{MAX_BODY_BYTES} (CHOIRREC_MAX_BODY_BYTES): send fewer candidates per request"}]})
+    return await call_next(request)
+
+
+@serve.deployment(name="Scorer", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
+class ScorerDeployment:
+    """Holds one model and its feature lookup; scores batches of requests."""
+
+    def __init__(self, run_dir: str):
+        # the model comes in through reconfigure(user_config): the same path at start-up and
+        # at every hot swap, so a swap never changes the replica's init args (no restart)
+        self.run = RunDir(run_dir)
+        self.uri: str | None = None
+        self.scorer: Scorer | None = None
+
+    def reconfigure(self, user_config: dict) -> None:
+        """Load the model named by ``model_uri`` fully, then swap one reference (in-flight
+        batches finish on the old one). Also applies batch size / wait changes."""
+        uri = user_config.get("model_uri")
+        if not uri:
+            raise ValueError("user_config.model_uri is required, e.g. models/choirrec/seed_0")
+        if uri != self.uri:
+            new = Scorer(load_model(self.run, uri))
+            self.scorer, self.uri = new, uri
+            log.info("swapped to %s", new.loaded.version)
+        if "max_batch_size" in user_config:
+            self.score_batch.set_max_batch_size(int(user_config["max_batch_size"]))
+        if "batch_wait_timeout_s" in user_config:
+            self.score_batch.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def score_batch(self, requests: list[ScoreRequest]) -> list[ScoreResponse]:
+        return self.scorer.score(requests)
+
+    async def score(self, request: ScoreRequest) -> ScoreResponse:
+        return await self.score_batch(request)
+
+    def info(self) -> ModelInfo:
+        lm = self.scorer.loaded
+        return ModelInfo(version=lm.version, kind=lm.spec["kind"], name=lm.spec.get("name", ""),
+                         trained_at=lm.spec.get("trained_at"), config=lm.spec["model_config"],
+                         metrics=lm.metrics)
+
+
+@serve.deployment(name="ChoirRecAPI", ray_actor_options={"num_cpus": 0.25},
+                  max_ongoing_requests=128)
+@serve.ingress(api)
+class ChoirRecAPI:
+    def __init__(self, scorer: DeploymentHandle):
+        self.scorer = scorer
+
+    @api.post("/v1/score", response_model=ScoreResponse)
+    async def score(self, request: ScoreRequest) -> ScoreResponse:
+        return await self.scorer.score.remote(request)
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        info = await self.scorer.info.remote()
+        return {"status": "ok", "model_version": info.version}
+
+    @api.get("/v1/model", response_model=ModelInfo)
+    async def model(self) -> ModelInfo:
+        return await self.scorer.info.remote()
+
+
+def build(args: dict) -> serve.Application:
+    """App builder: ``serve run serve.app:build run_dir=DIR [model=choirrec] [seed=0]
+    [max_batch_size=32] [batch_wait_timeout_s=0.005]``."""
+    if "run_dir" not in args:
+        raise ValueError("serve.app:build needs run_dir=<run directory with a trained model>")
+    run_dir = str(args["run_dir"])
+    run = RunDir(run_dir if "://" in run_dir else os.path.abspath(run_dir))  # replicas' cwd differs
+    seed = int(args["seed"]) if args.get("seed") not in (None, "") else None
+    uri = str(args.get("model_uri") or model_uri(run, str(args.get("model", "choirrec")), seed))
+    user_config = {"model_uri": uri,
+                   "max_batch_size": int(args.get("max_batch_size", 32)),
+                   "batch_wait_timeout_s": float(args.get("batch_wait_timeout_s", 0.005))}
+    scorer = ScorerDeployment.options(user_config=user_config).bind(run.uri)
+    return ChoirRecAPI.bind(scorer)
