@@ -1,10 +1,10 @@
-"""The Ray Serve application: a FastAPI ingress and a batched scorer deployment.
+"""The Ray Serve application: a FastAPI ingress deployment that scores in batches.
 
     serve run serve.app:build run_dir=runs/demo              # local, http://127.0.0.1:8000
     serve deploy serve/config.yaml                            # onto a running cluster
 
 Endpoints: ``POST /v1/score``, ``GET /healthz``, ``GET /v1/model`` (OpenAPI at ``/docs``).
-The scorer batches requests across clients with ``@serve.batch``; a new checkpoint rolls out
+Requests are batched across clients with ``@serve.batch``; a new checkpoint rolls out
 through ``reconfigure`` (``user_config.model_uri``) without dropping requests.
 """
 
@@ -15,7 +15,6 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 
 from choirrec.run_dir import RunDir
 from choirrec.serving.schemas import ModelInfo, ScoreRequest, ScoreResponse
@@ -39,9 +38,17 @@ async def limit_body(request: Request, call_next):
     return await call_next(request)
 
 
-@serve.deployment(name="Scorer", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
-class ScorerDeployment:
-    """Holds one model and its feature lookup; scores batches of requests."""
+@serve.deployment(name="ChoirRec", ray_actor_options={"num_cpus": 0.5},
+                  max_ongoing_requests=64)
+@serve.ingress(api)
+class ChoirRecService:
+    """The FastAPI ingress and the batched scorer in one deployment.
+
+    One hop instead of two: on this 2-core machine a separate ingress deployment cost a
+    pickle round trip and a second replica's CPU per request (benchmarks/serve_load.py).
+    Scale it with ``num_replicas`` / ``autoscaling_config``; the feature lookup is held once
+    per replica.
+    """
 
     def __init__(self, run_dir: str):
         # the model comes in through reconfigure(user_config): the same path at start-up and
@@ -59,7 +66,7 @@ class ScorerDeployment:
         if uri != self.uri:
             new = Scorer(load_model(self.run, uri))
             self.scorer, self.uri = new, uri
-            log.info("swapped to %s", new.loaded.version)
+            log.info("serving %s", new.loaded.version)
         if "max_batch_size" in user_config:
             self.score_batch.set_max_batch_size(int(user_config["max_batch_size"]))
         if "batch_wait_timeout_s" in user_config:
@@ -69,35 +76,20 @@ class ScorerDeployment:
     async def score_batch(self, requests: list[ScoreRequest]) -> list[ScoreResponse]:
         return self.scorer.score(requests)
 
+    @api.post("/v1/score", response_model=ScoreResponse)
     async def score(self, request: ScoreRequest) -> ScoreResponse:
         return await self.score_batch(request)
 
-    def info(self) -> ModelInfo:
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        return {"status": "ok", "model_version": self.scorer.loaded.version}
+
+    @api.get("/v1/model", response_model=ModelInfo)
+    async def model(self) -> ModelInfo:
         lm = self.scorer.loaded
         return ModelInfo(version=lm.version, kind=lm.spec["kind"], name=lm.spec.get("name", ""),
                          trained_at=lm.spec.get("trained_at"), config=lm.spec["model_config"],
                          metrics=lm.metrics)
-
-
-@serve.deployment(name="ChoirRecAPI", ray_actor_options={"num_cpus": 0.25},
-                  max_ongoing_requests=128)
-@serve.ingress(api)
-class ChoirRecAPI:
-    def __init__(self, scorer: DeploymentHandle):
-        self.scorer = scorer
-
-    @api.post("/v1/score", response_model=ScoreResponse)
-    async def score(self, request: ScoreRequest) -> ScoreResponse:
-        return await self.scorer.score.remote(request)
-
-    @api.get("/healthz")
-    async def healthz(self) -> dict:
-        info = await self.scorer.info.remote()
-        return {"status": "ok", "model_version": info.version}
-
-    @api.get("/v1/model", response_model=ModelInfo)
-    async def model(self) -> ModelInfo:
-        return await self.scorer.info.remote()
 
 
 def build(args: dict) -> serve.Application:
@@ -112,5 +104,4 @@ def build(args: dict) -> serve.Application:
     user_config = {"model_uri": uri,
                    "max_batch_size": int(args.get("max_batch_size", 32)),
                    "batch_wait_timeout_s": float(args.get("batch_wait_timeout_s", 0.005))}
-    scorer = ScorerDeployment.options(user_config=user_config).bind(run.uri)
-    return ChoirRecAPI.bind(scorer)
+    return ChoirRecService.options(user_config=user_config).bind(run.uri)
