@@ -101,3 +101,11 @@ def test_ablation_rows_are_relative_to_the_full_model(tmp_path):
     text = (tmp_path / "a.csv").read_text().splitlines()
     assert text[0].startswith("variant,label") and len(text) == 3
     assert not (tmp_path / "a.csv.tmp").exists()
+
+
+def test_lifts_use_only_the_seeds_both_sides_have():
+    ref = _model({0: 0.50, 1: 0.70, 2: 0.90})  # 3 seeds, mean 0.70
+    variant = _model({0: 0.55})  # seed 0 only
+    lift, sd = paired_lift(variant, ref, "gauc_low")
+    assert lift == pytest.approx(10.0)  # against the reference's seed 0, not its mean
+    assert math.isnan(sd)

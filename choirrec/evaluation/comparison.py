@@ -26,10 +26,18 @@ def _lift(m: float, b: float) -> float:
 
 
 def paired_lift(model: Mapping, base: Mapping, key: str) -> tuple[float, float]:
-    """(lift % of the seed means, std % of the per-seed paired lifts; nan if not paired)."""
-    lift = _lift(model[key], base[key])
+    """(lift % of the seed means, std % of the per-seed paired lifts).
+
+    With per-seed reports on both sides, only the seeds both have are compared (a variant
+    trained on seed 0 is set against the reference's seed 0, not its 3-seed mean); the std
+    is nan with fewer than two common seeds.
+    """
     ms, bs = model.get("per_seed", {}), base.get("per_seed", {})
     common = sorted(set(ms) & set(bs))
+    if not common:
+        return _lift(model[key], base[key]), float("nan")
+    lift = _lift(float(np.mean([ms[s][key] for s in common])),
+                 float(np.mean([bs[s][key] for s in common])))
     if len(common) < 2:
         return lift, float("nan")
     per = [_lift(ms[s][key], bs[s][key]) for s in common]
