@@ -182,6 +182,7 @@ class TrainConfig:
     hist_len: int = 20  # purchases before the sample fed to DIN attention
     num_workers: int = 1  # Ray Train workers (data-parallel, DDP)
     cpus_per_worker: float = 0.5  # fractional: Train workers + Data readers fit on 2 CPUs
+    torch_threads: int = 0  # intra-op threads per worker; 0: the node's cores / workers
     use_gpu: bool = False  # one GPU per worker, nccl backend
     max_failures: int = 2  # worker-group restarts from the last checkpoint
     shuffle_buffer: int = 50_000  # rows in each worker's local shuffle buffer

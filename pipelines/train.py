@@ -22,6 +22,7 @@ FLAGS = [
     flag("--lr-end", "train.lr_end", "learning rate at the end", float),
     flag("--num-workers", "train.num_workers", "Ray Train workers", int),
     flag("--cpus-per-worker", "train.cpus_per_worker", "CPUs per worker", float),
+    flag("--torch-threads", "train.torch_threads", "torch threads per worker (0: auto)", int),
     flag("--use-gpu", "train.use_gpu", "one GPU per worker", boolean),
     flag("--max-failures", "train.max_failures", "worker-group restarts", int),
     flag("--lambda-kd", "model.lambda_kd", "distillation weight λ (eq. 11)", float),
