@@ -19,7 +19,7 @@ from choirrec.training.bundle import read_bundle
 from choirrec.training.loop import SAMPLE_COLUMNS, collate
 
 
-class Scorer:
+class BatchScorer:
     """Ray Data actor: one model, the shared feature store."""
 
     def __init__(self, run_uri: str, bundle_path: str, store_ref: list):
@@ -46,7 +46,7 @@ def score_split(run: RunDir, bundle_path: str, store_ref: ray.ObjectRef, cfg: Ev
     """Predictions for every sample of ``data/samples/<cfg.split>``, sorted by (user, item)."""
     ds = read_parquet(run, "data", "samples", cfg.split, columns=SAMPLE_COLUMNS)
     scored = ds.map_batches(
-        Scorer, fn_constructor_kwargs={"run_uri": run.uri, "bundle_path": bundle_path,
+        BatchScorer, fn_constructor_kwargs={"run_uri": run.uri, "bundle_path": bundle_path,
                                        "store_ref": [store_ref]},
         batch_size=cfg.batch_size, batch_format="pyarrow", num_cpus=cfg.cpus_per_actor,
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors))

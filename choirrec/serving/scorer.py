@@ -51,7 +51,6 @@ def load_model(run: RunDir, uri: str, lookup: FeatureLookup | None = None,
     """Load ``uri`` (relative to the run: ``models/<name>/seed_<s>``) with its features."""
     m = run.require(uri, f"train it first (python -m pipelines.train --run-dir {run.uri})")
     model, spec = read_bundle(run.fs, run.path(uri))
-    torch.set_grad_enabled(False)
     frel = spec.get("feature_run", ".")
     frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
     uses_priors = bool(spec.get("uses_priors", True))

@@ -53,14 +53,14 @@ def train_model(cfg: Config, run: RunDir, model: str | None = None, ablation: st
     frun, frel = feature_run(run, cfg, ablation)
     prior_fp = frun.manifest("priors")["fingerprint"] if uses_priors(model) else None
     tc = cfg.train
+    # the base model's feature view is part of its identity (no priors, no completion)
+    view = [] if uses_priors(model) else ["no-priors-no-completion"]
     settings = {k: v for k, v in dataclasses.asdict(tc).items() if k not in _RUN_ONLY}
     out, store, mc = {}, None, None
     for seed in seeds:
         stage = f"models/{name}/seed_{seed}"
-        view = "priors" if uses_priors(model) else "no-priors-no-completion"
         fp = fingerprint(CODE_VERSION, name, data_m["fingerprint"], prior_fp,
-                         dataclasses.asdict(cfg.model), settings, seed,
-                         *([] if uses_priors(model) else [view]))
+                         dataclasses.asdict(cfg.model), settings, seed, *view)
         if not (force or tc.force) and run.is_current(stage, fp):
             log.info("%s is current; skipping", stage)
             out[seed] = run.manifest(stage)
