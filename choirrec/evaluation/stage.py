@@ -31,6 +31,7 @@ from choirrec.evaluation.scoring import score_split
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.training.bundle import read_spec
 from choirrec.training.loop import load_feature_store
+from choirrec.training.stage import uses_negatives
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "eval-v1"
@@ -70,10 +71,12 @@ def evaluate_model(run: RunDir, name: str, seeds: dict[int, dict], cfg: Config,
         spec = read_spec(run.fs, path)
         frel, priors = spec["feature_run"], bool(spec.get("uses_priors", True))
         hist_len = int(spec["train_config"]["hist_len"])
-        key = f"{frel}|{priors}|{hist_len}"
+        negatives = uses_negatives(name.split("-")[0])
+        key = f"{frel}|{priors}|{hist_len}|{negatives}"
         if key not in stores:
             frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
-            stores[key] = ray.put(load_feature_store(frun, hist_len, with_priors=priors))
+            stores[key] = ray.put(load_feature_store(frun, hist_len, with_priors=priors,
+                                                     with_negatives=negatives))
         t = time.perf_counter()
         preds[seed] = score_split(run, path, stores[key], ec)
         per_seed[seed] = seed_metrics(preds[seed], activity)

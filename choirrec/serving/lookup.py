@@ -52,8 +52,9 @@ class RunDirLookup:
     """The embedded lookup: everything from one run directory, in memory."""
 
     def __init__(self, run: RunDir, hist_len: int = 20, with_priors: bool = True,
-                 store: FeatureStore | None = None):
-        self.store = store or load_feature_store(run, hist_len, with_priors=with_priors)
+                 store: FeatureStore | None = None, with_negatives: bool = False):
+        self.store = store or load_feature_store(run, hist_len, with_priors=with_priors,
+                                                 with_negatives=with_negatives)
         self.n_levels = self.store.group_codes.shape[1]
         self.with_priors = with_priors and run.manifest("priors") is not None
         lg = self.store.group_seq_items.shape[1]

@@ -19,6 +19,7 @@ from choirrec.serving.cold_start import ATTRIBUTE_FIELDS, GroupAssigner
 from choirrec.serving.lookup import FeatureLookup, GroupRow, RunDirLookup
 from choirrec.serving.schemas import ScoreRequest, ScoreResponse
 from choirrec.training.bundle import read_bundle
+from choirrec.training.stage import uses_negatives
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ def load_model(run: RunDir, uri: str, lookup: FeatureLookup | None = None,
     frel = spec.get("feature_run", ".")
     frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
     uses_priors = bool(spec.get("uses_priors", True))
-    if lookup is None:
-        lookup = RunDirLookup(frun, int(spec["train_config"]["hist_len"]), uses_priors)
+    if lookup is None:  # the Cold-Transformer baseline also reads clicked-not-bought items
+        kind = str(spec.get("model", uri.split("/")[1].split("-")[0]))
+        lookup = RunDirLookup(frun, int(spec["train_config"]["hist_len"]), uses_priors,
+                              with_negatives=uses_negatives(kind))
     if assigner is None and uses_priors and frun.manifest("groups") is not None:
         assigner = GroupAssigner(frun)
         assigner.warm()

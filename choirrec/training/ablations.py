@@ -26,7 +26,9 @@ ABLATIONS: dict[str, tuple[str, dict, str | None]] = {
     "kl_loss": ("w/ KL Loss", {"distill_loss": "kl"}, None),
     "no_margin": ("w/o Margin", {"margin": 0.0}, None),
 }
-MODELS = ("base", "choirrec")
+# base, ChoirRec, and the Table 1 baselines (choirrec.models.{poso,uie,melt,cold_transformer});
+# a dash separates a model from its ablation, so no model name contains one
+MODELS = ("base", "choirrec", "poso", "uie", "melt", "cold_transformer")
 
 
 def check_model(model: str, ablation: str | None) -> None:

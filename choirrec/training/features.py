@@ -9,7 +9,11 @@ through as ids and are joined to features batch by batch — no per-epoch materi
   the user's group are used where the user's own are missing (§4.3.2);
 * a sample's purchase history is the user's last ``hist_len`` purchases strictly before the
   sample's timestamp (vectorised with one searchsorted over (user, ts) keys);
-* group features come from the user's effective group (prefix backoff, :mod:`choirrec.priors`).
+* group features come from the user's effective group (prefix backoff, :mod:`choirrec.priors`);
+* optional negative feedback (:class:`ClickHistory`, for the Cold-Transformer baseline): the
+  user's last ``hist_len`` first-clicks strictly before the sample whose item had not been
+  bought *before the sample's time* ("clicked, not bought as of t" — never a later purchase).
+  Only when built with ``clicks``; then the batch also has ``neg_items`` / ``neg_cats``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,40 @@ def attribute_codes(table: pa.Table, vocabs: dict[str, np.ndarray] | None = None
     return np.stack(cols, 1).astype(np.int64), vocabs
 
 
+def _window(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndarray,
+            ts_base: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, valid) of each sample's last ``length`` events strictly before ``ts``, in
+    arrays sorted by (user index << 32 | ts - ts_base); right-aligned, invalid = padding."""
+    key = (u.astype(np.int64) << 32) | np.clip(ts - ts_base, 0, 2**32 - 1)
+    end = np.searchsorted(keys, key, side="left")  # events strictly before
+    start = user_start[u]
+    pos = end[:, None] - length + np.arange(length)[None, :]
+    valid = (pos >= start[:, None]) & (pos < end[:, None])
+    return np.clip(pos, 0, max(keys.size - 1, 0)), valid
+
+
+@dataclass
+class ClickHistory:
+    """First click per (user, item) and when that pair was first bought (negative feedback)."""
+
+    keys: np.ndarray  # sorted (user index << 32 | first-click ts - ts_base)
+    items: np.ndarray  # aligned with keys
+    cats: np.ndarray
+    first_buy_ts: np.ndarray  # absolute ts of the pair's first purchase; int64 max if never
+    user_start: np.ndarray  # (U + 2,) offsets per user index
+    ts_base: int
+
+    def negatives(self, u: np.ndarray, ts: np.ndarray, length: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """(items, cats) of the last ``length`` clicks before ``ts`` not bought before ``ts``
+        (0 = padding; a click converted before ``ts`` is a purchase, so it is masked here)."""
+        pos, valid = _window(self.keys, self.user_start, u, ts, self.ts_base, length)
+        if not self.keys.size:
+            return np.zeros(pos.shape, np.int64), np.zeros(pos.shape, np.int64)
+        valid &= self.first_buy_ts[pos] >= ts[:, None]
+        return np.where(valid, self.items[pos], 0), np.where(valid, self.cats[pos], 0)
+
+
 @dataclass
 class FeatureStore:
     user_vocab: np.ndarray  # sorted raw user ids
@@ -75,6 +113,7 @@ class FeatureStore:
     hist_user_start: np.ndarray  # (U + 2,) offsets into hist arrays per user index
     ts_base: int
     hist_len: int
+    clicks: ClickHistory | None = None  # negative feedback (Cold-Transformer), optional
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
@@ -85,12 +124,9 @@ class FeatureStore:
         """Model inputs for a batch of samples (raw ids in, indices out)."""
         u = lookup(self.user_vocab, np.asarray(user_id))
         ts = np.asarray(ts, dtype=np.int64)
-        key = (u.astype(np.int64) << 32) | np.clip(ts - self.ts_base, 0, 2**32 - 1)
-        end = np.searchsorted(self.hist_keys, key, side="left")  # purchases strictly before
-        start = self.hist_user_start[u]
-        pos = end[:, None] - self.hist_len + np.arange(self.hist_len)[None, :]
-        valid = (pos >= start[:, None]) & (pos < end[:, None])
-        pos = np.clip(pos, 0, max(self.hist_items.size - 1, 0))
+        # purchases strictly before the sample
+        pos, valid = _window(self.hist_keys, self.hist_user_start, u, ts, self.ts_base,
+                             self.hist_len)
         hi = np.where(valid, self.hist_items[pos] if self.hist_items.size else 0, 0)
         hc = np.where(valid, self.hist_cats[pos] if self.hist_cats.size else 0, 0)
         out = {
@@ -101,6 +137,8 @@ class FeatureStore:
             "group_seq_items": self.group_seq_items[u], "group_seq_cats": self.group_seq_cats[u],
             "activity": self.activity[u], "n_buy": self.n_buy[u].astype(np.float32),
         }
+        if self.clicks is not None:
+            out["neg_items"], out["neg_cats"] = self.clicks.negatives(u, ts, self.hist_len)
         if label is not None:
             out["label"] = np.asarray(label, dtype=np.float32)
         return out
@@ -109,9 +147,11 @@ class FeatureStore:
 def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, buys: pa.Table,
                         user_groups: pa.Table | None, group_attributes: pa.Table | None,
                         group_sequences: pa.Table | None, hist_len: int = 20,
-                        group_seq_len: int = 30, n_levels: int = 3) -> FeatureStore:
+                        group_seq_len: int = 30, n_levels: int = 3,
+                        clicks: pa.Table | None = None) -> FeatureStore:
     """Assemble the store. ``buys`` = all purchases (user_id, item_id, category_id, ts); the
-    per-sample time cut happens in :meth:`FeatureStore.batch`."""
+    per-sample time cut happens in :meth:`FeatureStore.batch`. ``clicks`` (the same columns,
+    the log's ``pv`` events) adds the negative-feedback history (:class:`ClickHistory`)."""
     users = users.sort_by("user_id")
     uvocab = users.column("user_id").to_numpy()
     n = uvocab.size
@@ -168,4 +208,31 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
     starts = np.searchsorted(hk, np.arange(n + 2, dtype=np.int64) << 32)
     return FeatureStore(uvocab, ivocab, cvocab, vocabs, user_attrs,
                         np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, low, gcodes, gattrs,
-                        gsi, gsc, hk, hi, hc, starts, ts_base, hist_len)
+                        gsi, gsc, hk, hi, hc, starts, ts_base, hist_len,
+                        None if clicks is None else click_history(clicks, buys, uvocab, ivocab,
+                                                                  cvocab))
+
+
+def click_history(clicks: pa.Table, buys: pa.Table, uvocab: np.ndarray, ivocab: np.ndarray,
+                  cvocab: np.ndarray) -> ClickHistory:
+    """First click per (user, item) with the pair's first purchase time (if any)."""
+    first = clicks.group_by(["user_id", "item_id"]).aggregate(
+        [("ts", "min"), ("category_id", "min")]).rename_columns(
+        ["user_id", "item_id", "ts", "category_id"])
+    bought = buys.group_by(["user_id", "item_id"]).aggregate([("ts", "min")]).rename_columns(
+        ["user_id", "item_id", "buy_ts"])
+    first = first.join(bought, keys=["user_id", "item_id"], join_type="left outer")
+    cu = lookup(uvocab, first.column("user_id").to_numpy())
+    cts = first.column("ts").to_numpy().astype(np.int64)
+    never = np.iinfo(np.int64).max
+    buy_ts = first.column("buy_ts").fill_null(never).to_numpy().astype(np.int64)
+    keep = cu > 0
+    base = int(cts.min()) if cts.size else 0
+    keys = (cu[keep].astype(np.int64) << 32) | (cts[keep] - base)
+    raw_items = first.column("item_id").to_numpy()[keep]
+    order = np.lexsort((raw_items, keys))  # (user, ts, item): deterministic whatever the join
+    keys = keys[order]
+    items = lookup(ivocab, raw_items[order])
+    cats = lookup(cvocab, first.column("category_id").to_numpy()[keep][order])
+    starts = np.searchsorted(keys, np.arange(uvocab.size + 2, dtype=np.int64) << 32)
+    return ClickHistory(keys, items, cats, buy_ts[keep][order], starts, base)

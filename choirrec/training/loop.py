@@ -9,6 +9,7 @@ decaying geometrically per step from 0.01 to 0.001 over the whole run.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -27,15 +28,21 @@ SAMPLE_COLUMNS = ["user_id", "item_id", "category_id", "ts", "label"]
 Batch = dict[str, torch.Tensor]
 
 
-def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True
-                       ) -> FeatureStore:
+def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True,
+                       with_negatives: bool = False) -> FeatureStore:
     """Assemble the feature store from a run directory's data/ (+ priors/ if present).
 
     ``with_priors=False`` is the base model's view: no group features and no group attribute
     completion (§4.3.2 is part of ChoirRec, so the baseline must not get it for free).
+    ``with_negatives`` adds the clicked-not-bought history (``neg_items``): only the
+    Cold-Transformer baseline reads it, so it is off by default — every other model (and the
+    Serve lookup) would pay for the click index and a second window per batch for nothing.
     """
-    buys = run.dataset("data", "events").to_table(
-        columns=["user_id", "item_id", "category_id", "ts"], filter=pc.field("behavior") == "buy")
+    events = run.dataset("data", "events")
+    cols = ["user_id", "item_id", "category_id", "ts"]
+    buys = events.to_table(columns=cols, filter=pc.field("behavior") == "buy")
+    clicks = events.to_table(columns=cols, filter=pc.field("behavior") == "pv") \
+        if with_negatives else None
     has_priors = with_priors and run.manifest("priors") is not None
     m = int(run.manifest("groups")["n_stages"]) if has_priors else 3
     return build_feature_store(
@@ -44,7 +51,7 @@ def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True
         run.read_table("priors", "user_groups") if has_priors else None,
         run.read_table("priors", "group_attributes") if has_priors else None,
         run.read_table("priors", "group_sequences") if has_priors else None,
-        hist_len=hist_len, n_levels=m)
+        hist_len=hist_len, n_levels=m, clicks=clicks)
 
 
 def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = None,
@@ -58,15 +65,22 @@ def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = No
         **overrides)
 
 
-def build_model(kind: str, cfg: ModelConfig) -> torch.nn.Module:
-    from choirrec.models.base import DINModel
-    from choirrec.models.dual_channel import ChoirRecModel
+# model kind -> (module, class); the Table 1 baselines are individual-only models like base
+MODEL_CLASSES = {
+    "base": ("choirrec.models.base", "DINModel"),
+    "choirrec": ("choirrec.models.dual_channel", "ChoirRecModel"),
+    "poso": ("choirrec.models.poso", "POSOModel"),
+    "uie": ("choirrec.models.uie", "UIEModel"),
+    "melt": ("choirrec.models.melt", "MELTModel"),
+    "cold_transformer": ("choirrec.models.cold_transformer", "ColdTransformerModel"),
+}
 
-    if kind == "base":
-        return DINModel(cfg)
-    if kind == "choirrec":
-        return ChoirRecModel(cfg)
-    raise ValueError(f"model {kind!r}: use 'base' or 'choirrec'")
+
+def build_model(kind: str, cfg: ModelConfig) -> torch.nn.Module:
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"model {kind!r}: use one of {', '.join(MODEL_CLASSES)}")
+    module, cls = MODEL_CLASSES[kind]
+    return getattr(importlib.import_module(module), cls)(cfg)
 
 
 def collate(store: FeatureStore) -> Callable[[dict[str, np.ndarray]], Batch]:
@@ -109,7 +123,11 @@ def run_epoch(model: torch.nn.Module, cfg: ModelConfig, opt: torch.optim.Optimiz
     n = 0
     for b in batches:
         opt.zero_grad()
-        loss, parts = choirrec_loss(model(b), b, cfg)
+        out = model(b)
+        loss, parts = choirrec_loss(out, b, cfg)
+        if "aux_loss" in out:  # a model's own extra objective (e.g. MELT's transfer loss)
+            loss = loss + out["aux_loss"]
+            parts["aux_loss"] = float(out["aux_loss"].detach())
         loss.backward()
         opt.step()
         sched.step()

@@ -1,8 +1,9 @@
 """The training stage: ``models/<name>/seed_<s>/`` (model.pt, model.json), one per seed.
 
-``<name>`` is ``base``, ``choirrec`` or ``choirrec-<ablation>``. Each seed is its own
-fingerprinted stage (data + groups + priors + model and training settings + seed), so a
-rerun skips seeds already trained and retrains only what changed.
+``<name>`` is ``base``, ``choirrec``, ``choirrec-<ablation>`` or a Table 1 baseline (``poso``,
+``uie``, ``melt``, ``cold_transformer``). Each seed is its own fingerprinted stage (data +
+groups + priors + model and training settings + seed), so a rerun skips seeds already trained
+and retrains only what changed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ _RUN_ONLY = ("model", "ablation", "seeds", "force")  # fields that do not change
 
 
 def uses_priors(model: str) -> bool:
-    """Whether a model sees group priors (group features and attribute completion)."""
-    return model != "base"
+    """Whether a model sees group priors (group features and attribute completion): only
+    ChoirRec; base and the Table 1 baselines are individual-only models."""
+    return model == "choirrec"
+
+
+def uses_negatives(model: str) -> bool:
+    """Whether a model reads the clicked-not-bought history (only the Cold-Transformer)."""
+    return model == "cold_transformer"
 
 
 def feature_run(run: RunDir, cfg: Config, ablation: str | None) -> tuple[RunDir, str]:
@@ -53,7 +60,7 @@ def train_model(cfg: Config, run: RunDir, model: str | None = None, ablation: st
     frun, frel = feature_run(run, cfg, ablation)
     prior_fp = frun.manifest("priors")["fingerprint"] if uses_priors(model) else None
     tc = cfg.train
-    # the base model's feature view is part of its identity (no priors, no completion)
+    # an individual-only model's feature view is part of its identity (no priors, no completion)
     view = [] if uses_priors(model) else ["no-priors-no-completion"]
     settings = {k: v for k, v in dataclasses.asdict(tc).items() if k not in _RUN_ONLY}
     out, store, mc = {}, None, None
@@ -67,7 +74,8 @@ def train_model(cfg: Config, run: RunDir, model: str | None = None, ablation: st
             continue
         if store is None:
             t = time.perf_counter()
-            store = load_feature_store(frun, tc.hist_len, with_priors=uses_priors(model))
+            store = load_feature_store(frun, tc.hist_len, with_priors=uses_priors(model),
+                                       with_negatives=uses_negatives(model))
             mc = apply_ablation(model_config(store, frun, cfg.model), ablation)
             log.info("feature store: %d users, %d items, %d purchases (%.1f s)",
                      store.user_vocab.size, store.item_vocab.size, store.hist_keys.size,
