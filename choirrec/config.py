@@ -65,6 +65,9 @@ class DataConfig:
     tz_offset_hours: float | None = None  # day boundaries; None = the dataset's own default
     valid_days: int = 1
     test_days: int = 1
+    # drop the log's last N days: the split moves N days back (rolling-origin evaluation,
+    # ``pipelines.compare --test-days``); samples after the new end are not written
+    holdout_days: int = 0
     attribution_window_hours: float | None = None  # None: a buy any time after the click
     low_activity_share: float = 0.55  # bottom share of users by training-window purchases
     activity_levels: int = 5
@@ -212,6 +215,37 @@ class AblationConfig:
 
 
 @dataclass
+class CompareConfig:
+    """Paired comparison with intervals: ``python -m pipelines.compare``."""
+
+    models: tuple[str, ...] = ("base", "choirrec")  # the first is the baseline
+    test_days: int = 0  # rolling test days; 0: the fewest reaching min_users (auto)
+    max_test_days: int = 7  # cap of the automatic choice
+    min_users: int = 300  # pooled GAUC-eligible low-activity users the auto choice aims at
+    n_boot: int = 2000  # bootstrap resamples (and sign-flip permutations)
+    ci: float = 0.95
+    seed: int = 0  # of the bootstrap: the same seed gives the same interval
+
+
+@dataclass
+class SweepConfig:
+    """Ray Tune sweep over k and λ (§5.5, Fig. 6): ``python -m tune.sweep``."""
+
+    k: tuple[int, ...] = (32, 64, 128, 256, 512)  # clusters per RQ-KMeans stage (groups)
+    lambdas: tuple[float, ...] = (0.0, 0.001, 0.005, 0.01, 0.05)  # distillation weight λ
+    metric: str = "valid_gauc_low"  # selects trials; reported by every epoch's validation
+    epochs: int | None = None  # per trial; None: train.epochs (ASHA prunes between epochs)
+    seed: int = 0  # training seed of every trial
+    search: str = "grid"  # grid | optuna (samples num_samples points of the k x λ grid)
+    num_samples: int = 10  # optuna only
+    asha_grace_epochs: int = 1  # ASHA: epochs before a trial can be stopped
+    asha_reduction_factor: int = 2
+    max_concurrent_trials: int = 1  # 2 CPUs: one Ray Train run at a time; raise on a cluster
+    cpus_per_trial: float = 0.1  # the driver trainable only launches Ray Train (0 is refused)
+    name: str | None = None  # Tune experiment name; None: derived from the sweep's settings
+
+
+@dataclass
 class RayConfig:
     address: str | None = None  # None: $RAY_ADDRESS, else attach to / start a local cluster
     num_cpus: int | None = None  # for a cluster started by this process
@@ -230,6 +264,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ablations: AblationConfig = field(default_factory=AblationConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     ray: RayConfig = field(default_factory=RayConfig)
 
 
@@ -298,3 +334,16 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> Confi
 
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def to_yaml(cfg: Any) -> str:
+    """The config as YAML that :func:`load_config` reads back to an equal config."""
+    return yaml.safe_dump(_plain(to_dict(cfg)), sort_keys=False)

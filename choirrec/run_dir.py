@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from choirrec.schema import ArtifactSchema, Checks, validate_schema, validate_table
 
 MANIFEST = "_MANIFEST.json"
+REUSE_FROM = "_REUSE_FROM.json"  # a derived run (a rolling-day fold) names its source
 
 
 def fingerprint(*parts: Any) -> str:
@@ -167,6 +168,37 @@ class RunDir:
         path = self.path(".staging", f"{stage.replace('/', '_')}-{fp[:16]}")
         self.fs.create_dir(path, recursive=True)
         return path
+
+    def copy_stage_from(self, src: RunDir, stage: str, hint: str = "") -> dict:
+        """Copy ``src``'s committed ``stage`` here (same fingerprint), unless already current.
+
+        Derived runs (a group variant, a sweep's groups for one k) start from their parent's
+        upstream outputs; the copy is committed like any stage, manifest last."""
+        src_m = src.require(stage, hint or f"build '{stage}' in {src.uri} first")
+        if self.is_current(stage, src_m["fingerprint"]):
+            return self.manifest(stage)
+        tmp = self.path(".tmp", f"{stage.replace('/', '_')}-copy-{uuid.uuid4().hex[:8]}")
+        self.fs.create_dir(tmp, recursive=True)
+        pafs.copy_files(src.path(stage), tmp, source_filesystem=src.fs,
+                        destination_filesystem=self.fs)
+        self.fs.delete_file(f"{tmp}/{MANIFEST}")  # commit_dir writes it last
+        info = {k: v for k, v in src_m.items() if k not in ("stage", "fingerprint", "created_at")}
+        self.commit_dir(tmp, stage, src_m["fingerprint"], info)
+        return self.manifest(stage)
+
+    def set_reuse_from(self, other: RunDir) -> None:
+        """Let this run's incremental stages reuse ``other``'s unchanged rows (see
+        :class:`choirrec.shards.ShardStore`): written once by whoever derives a run."""
+        write_json(self.fs, self.path(REUSE_FROM), {"uri": other.uri})
+
+    def reuse_from(self) -> RunDir | None:
+        p = self.path(REUSE_FROM)
+        if self.fs.get_file_info(p).type != pafs.FileType.File:
+            return None
+        uri = self.read_json(REUSE_FROM)["uri"]
+        other = RunDir.__new__(RunDir)  # no create_dir: a vanished source is simply unused
+        other.uri, (other.fs, other.root) = uri, resolve(uri)
+        return other
 
     def require(self, stage: str, hint: str) -> dict:
         m = self.manifest(stage)

@@ -66,6 +66,20 @@ def int_list(text: str) -> list[int]:
             f"expected comma-separated integers, got {text!r}") from e
 
 
+def seed_list(text: str) -> list[int]:
+    """``"3"`` -> ``[0, 1, 2]`` (N seeds); ``"0,2"`` or ``"5,"`` -> exactly those seeds."""
+    if "," in text:
+        return int_list(text)
+    try:
+        n = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a seed count N or a comma list, got "
+                                         f"{text!r}") from e
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--seeds N needs N >= 1, got {n}")
+    return list(range(n))
+
+
 def str_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 

@@ -97,6 +97,9 @@ def write_choirrec_tsv(data: DataConfig, writer: StageWriter) -> SourceOutput:
     if not data.input:
         raise ValueError("dataset 'choirrec_tsv' needs --input: the directory holding users.tsv "
                          "and exposure_samples.tsv, e.g. ../shared/data/choirrec_reference")
+    if data.holdout_days:
+        raise ValueError("data.holdout_days needs timestamped samples; choirrec_tsv exposures "
+                         "have none (their valid/test split is by user) — use holdout_days: 0")
     fs, root = resolve(data.input)
     users = _read_tsv(fs, f"{root}/users.tsv", USER_COLUMNS, "users.tsv")
     exposures = _read_tsv(fs, f"{root}/exposure_samples.tsv", EXPOSURE_COLUMNS,

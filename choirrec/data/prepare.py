@@ -46,6 +46,8 @@ def _inputs(cfg: DataConfig) -> list[dict]:
 def data_fingerprint(cfg: DataConfig) -> str:
     c = dataclasses.asdict(cfg)
     c.pop("force")
+    if not c["holdout_days"]:
+        c.pop("holdout_days")  # the default keeps every existing run's fingerprint
     if cfg.dataset != "synthetic":
         c.pop("synthetic")
     else:
@@ -57,6 +59,8 @@ def prepare_data(cfg: DataConfig, run: RunDir) -> dict:
     """Run (or skip, if current) the prepare stage; return the dataset summary."""
     if cfg.dataset not in SOURCES:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of {sorted(SOURCES)}")
+    if cfg.holdout_days < 0:
+        raise ValueError(f"data.holdout_days must be >= 0, got {cfg.holdout_days}")
     fp = data_fingerprint(cfg)
     if not cfg.force and run.is_current(STAGE, fp):
         log.info("data is current in %s (fingerprint %s…); skipping", run.uri, fp[:12])

@@ -7,10 +7,12 @@ so neither the driver nor the object store ever holds the whole event log.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 from tqdm import tqdm
 
@@ -34,9 +36,17 @@ log = logging.getLogger(__name__)
 
 
 def synthetic_split(cfg: SyntheticConfig, data: DataConfig) -> TimeSplit:
-    end = log_start_ts(cfg) + cfg.days * DAY
+    end = log_start_ts(cfg) + (cfg.days - data.holdout_days) * DAY
+    if end - (data.test_days + data.valid_days) * DAY <= log_start_ts(cfg):
+        raise ValueError(f"data.holdout_days={data.holdout_days} leaves no training day in a "
+                         f"{cfg.days}-day log (valid_days={data.valid_days}, test_days="
+                         f"{data.test_days}); lower it or raise data.synthetic.days")
     test_start = end - data.test_days * DAY
     return TimeSplit(test_start - data.valid_days * DAY, test_start, end)
+
+
+def _before(t: pa.Table, end: int) -> pa.Table:
+    return t.filter(pc.less(t.column("ts"), end))
 
 
 def make_block(cfg: SyntheticConfig, world: World, block: int, out: PartWriter,
@@ -45,6 +55,9 @@ def make_block(cfg: SyntheticConfig, world: World, block: int, out: PartWriter,
     first = block * cfg.block_size + 1
     n = min(cfg.block_size, cfg.users - block * cfg.block_size)
     b = generate_block(cfg, world, first, n)
+    if split.end < log_start_ts(cfg) + cfg.days * DAY:  # data.holdout_days: the log ends early
+        b = dataclasses.replace(b, events=_before(b.events, split.end),
+                                queries=_before(b.queries, split.end))
     part = f"part-{block:05d}"
     checks = Checks(ts_range=ts_range(cfg))
     out.write("users", part, b.users, USERS)

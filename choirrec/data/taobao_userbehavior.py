@@ -21,13 +21,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import ray
 
 from choirrec.config import DataConfig
-from choirrec.data.cvr_samples import TimeSplit
+from choirrec.data.cvr_samples import DAY, TimeSplit
 from choirrec.data.source import SourceOutput
 from choirrec.data.user_blocks import write_samples_block
-from choirrec.resources import READ_CPUS, nonempty_blocks
+from choirrec.resources import nonempty_blocks, read_parquet
 from choirrec.run_dir import PartWriter, StageWriter, resolve
 from choirrec.schema import (
     BEHAVIORS,
@@ -155,7 +154,11 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
     writer.write_table(QUERIES.arrow_schema.empty_table(), "queries", QUERIES)
 
     tz = DEFAULT_TZ_OFFSET_HOURS if data.tz_offset_hours is None else data.tz_offset_hours
-    split = TimeSplit.last_days(max_ts, tz, data.valid_days, data.test_days)
+    split = TimeSplit.last_days(max_ts - data.holdout_days * DAY, tz, data.valid_days,
+                                data.test_days)
+    if split.valid_start <= OFFICIAL_RANGE[0]:
+        raise ValueError(f"data.holdout_days={data.holdout_days} leaves no training day; "
+                         "lower it")
     window = None if data.attribution_window_hours is None else int(
         data.attribution_window_hours * 3600)
     n_buckets = max(1, -(-counts["rows"] // ROWS_PER_BUCKET))
@@ -164,8 +167,7 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
         h = _mix64(t.column("user_id").to_numpy()) % np.uint64(n_buckets)
         return t.append_column("bucket", pa.array(h.astype(np.int64)))
 
-    ds = ray.data.read_parquet(writer.path("events"), filesystem=writer.run.fs,
-                               num_cpus=READ_CPUS)
+    ds = read_parquet(writer.run, path=writer.path("events"))
     ds = ds.map_batches(add_bucket, batch_format="pyarrow", num_cpus=0.5)
     stats_ds = ds.groupby("bucket", num_partitions=n_buckets).map_groups(
         _bucket_samples, batch_format="pyarrow", num_cpus=0.5,

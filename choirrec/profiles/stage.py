@@ -179,9 +179,17 @@ def _data_context(run: RunDir) -> tuple[dict, int]:
 
 
 def _store(run: RunDir, stage: str, fp: str, n_shards: int) -> ShardStore:
-    prev = run.manifest(stage)
+    """Shards of ``stage``; rows are reused from the previous committed output — the run's own,
+    else its ``reuse_from`` run's (a rolling-day fold reuses its parent's unchanged profiles
+    and embeddings: reuse is keyed by input hashes, so it is exact whatever the source)."""
+    prev, src = run.manifest(stage), run
+    if prev is None and run.reuse_from() is not None:
+        src = run.reuse_from()
+        prev = src.manifest(stage)
+    if prev is not None and src.fs.type_name != run.fs.type_name:
+        prev = None  # the shard store reads previous rows through the run's own filesystem
     return ShardStore(run.uri, run.staging(stage, fp),
-                      run.path(stage) if prev else None,
+                      src.path(stage) if prev else None,
                       prev.get("n_shards") if prev else None, n_shards)
 
 

@@ -11,27 +11,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import pyarrow.fs as pafs
-
 from choirrec.config import Config
-from choirrec.run_dir import MANIFEST, RunDir
+from choirrec.run_dir import RunDir
 
 log = logging.getLogger(__name__)
-
-
-def _copy_data(run: RunDir, dest: RunDir) -> None:
-    src_m = run.require("data", "run `python -m pipelines.prepare_data` first")
-    m = dest.manifest("data")
-    if m is not None and m.get("fingerprint") == src_m["fingerprint"]:
-        return
-    tmp = dest.path(".tmp", "data-copy")
-    if dest.fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-        dest.fs.delete_dir(tmp)
-    pafs.copy_files(run.path("data"), tmp, source_filesystem=run.fs,
-                    destination_filesystem=dest.fs)
-    dest.fs.delete_file(f"{tmp}/{MANIFEST}")  # commit_dir writes it last
-    info = {k: v for k, v in src_m.items() if k not in ("stage", "fingerprint", "created_at")}
-    dest.commit_dir(tmp, "data", src_m["fingerprint"], info)
 
 
 def group_variant_run(run: RunDir, cfg: Config, embedder: str) -> RunDir:
@@ -42,7 +25,7 @@ def group_variant_run(run: RunDir, cfg: Config, embedder: str) -> RunDir:
 
     dest = RunDir(f"{run.uri.rstrip('/')}/variants/{embedder}")
     log.info("group variant %s in %s", embedder, dest.uri)
-    _copy_data(run, dest)
+    dest.copy_stage_from(run, "data", "run `python -m pipelines.prepare_data` first")
     embed_profiles(dataclasses.replace(cfg.embed, embedder=embedder), dest)
     build_groups(cfg.groups, dest)
     build_priors(cfg.priors, dest)
