@@ -249,7 +249,10 @@ class SweepConfig:
 class RayConfig:
     address: str | None = None  # None: $RAY_ADDRESS, else attach to / start a local cluster
     num_cpus: int | None = None  # for a cluster started by this process
-    include_dashboard: bool = False
+    # on: Ray Train's PlacementGroupCleaner asks the State API (served by the dashboard) whether
+    # a run's controller is alive; without it the cleaner logs a warning every second of every
+    # training run and never removes an orphaned placement group
+    include_dashboard: bool = True
 
 
 @dataclass

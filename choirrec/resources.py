@@ -8,6 +8,9 @@ naming the config fields instead of a hang.
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import ray
 
 
@@ -26,24 +29,44 @@ def check_actor_budget(concurrency: int, cpus_per_actor: float, what: str,
 READ_CPUS = 0.25  # Ray Data's default read task takes a whole CPU: half this machine
 
 
+def _read_parquet_files(batch: pa.Table, fs, columns: list[str] | None) -> pa.Table:
+    """Map function: a batch of file paths -> their rows (one Arrow table)."""
+    tables = [pq.read_table(p, filesystem=fs, columns=columns)
+              for p in batch.column("path").to_pylist()]
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def parquet_files(fs, root: str) -> list[str]:
+    """The ``.parquet`` files under ``root`` (recursive, sorted; hidden/staging names skipped)."""
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.File:
+        return [root]
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{root}: no such artifact — run the stage that writes it first")
+    sel = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    return sorted(f.path for f in sel if f.type == pafs.FileType.File
+                  and f.path.endswith(".parquet")
+                  and not any(part.startswith((".", "_"))
+                              for part in f.path[len(root):].split("/") if part))
+
+
 def read_parquet(run, *parts: str, columns: list[str] | None = None,
                  path: str | None = None) -> ray.data.Dataset:
     """Read a run-directory artifact with Ray Data, every task on a fractional CPU.
 
-    Why the V1 datasource: Ray 2.60's default (V2) Parquet read adds a ``ListFiles`` task that
-    asks for a whole CPU and takes no ``num_cpus``. On 2 cores, with a Train worker (0.5 CPU)
-    and a Tune trial (0.1 CPU) placed, 0.9 CPU is left and that task never schedules — the
-    read hangs silently (measured in the k x λ sweep). V1 lists files on the caller and runs
-    only read tasks, which honour ``num_cpus``. The flag is captured when the dataset is
-    created (Ray copies the DataContext), so setting it around the call is enough."""
-    ctx = ray.data.DataContext.get_current()
-    before = ctx.use_datasource_v2
-    ctx.use_datasource_v2 = False
-    try:
-        return ray.data.read_parquet(path or run.path(*parts), filesystem=run.fs,
-                                     columns=columns, num_cpus=READ_CPUS)
-    finally:
-        ctx.use_datasource_v2 = before
+    Why not ``ray.data.read_parquet``: in Ray 2.60 both of its datasources start a task that
+    asks for a whole CPU and takes no ``num_cpus`` — V2 a ``ListFiles`` task when the dataset
+    executes, V1 its file-sampling tasks when the dataset is created. On 2 cores, with a Train
+    worker (0.5), a Tune trial (0.1) or an actor pool placed, that task never schedules and the
+    read hangs silently (both measured here: the k x λ sweep, the profile stages). So the
+    driver lists the files (cheap) and each file is read by a map task of ``READ_CPUS``."""
+    root = path or run.path(*parts)
+    files = parquet_files(run.fs, root)
+    if not files:
+        raise FileNotFoundError(f"{root}: no .parquet files in the artifact")
+    items = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    return items.map_batches(_read_parquet_files, fn_args=(run.fs, columns), batch_size=1,
+                             batch_format="pyarrow", num_cpus=READ_CPUS)
 
 
 def nonempty_blocks(ds: ray.data.Dataset) -> list:
