@@ -20,7 +20,9 @@ def ray_cluster():
     """A local cluster of our own (never attach to a `ray start` cluster on the machine)."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # the dashboard serves the State API that Ray Train's PlacementGroupCleaner polls: without it
+    # a run whose controller died keeps its placement group (and CPUs) for the whole session
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     yield ray
     ray.shutdown()
 
