@@ -114,6 +114,14 @@ class RunDir:
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    @property
+    def portable_uri(self) -> str:
+        """The URI with a local relative path made absolute: for code that runs with another
+        working directory (a Tune trial runs in its own trial directory)."""
+        if isinstance(self.fs, pafs.LocalFileSystem) and "://" not in self.uri:
+            return os.path.abspath(self.root)
+        return self.uri
+
     def manifest(self, stage: str) -> dict | None:
         """The stage's manifest if the stage committed, else None."""
         p = self.path(stage, MANIFEST)

@@ -62,3 +62,14 @@ def test_config_round_trips_through_yaml(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(to_yaml(c))
     assert load_config(str(p)) == c
+
+
+def test_portable_uri_is_absolute_for_relative_local_paths(tmp_path, monkeypatch):
+    """A Tune trial runs in its own directory: run dirs handed to it must not be relative."""
+    import os
+
+    from choirrec.run_dir import RunDir
+
+    monkeypatch.chdir(tmp_path)
+    assert RunDir("runs/x").portable_uri == os.path.join(str(tmp_path), "runs/x")
+    assert RunDir(f"file://{tmp_path}/y").portable_uri == f"file://{tmp_path}/y"

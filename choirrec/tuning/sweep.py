@@ -120,7 +120,8 @@ def run_sweep(cfg: Config, run: RunDir) -> dict:
     k_runs = {}
     for k in sc.k:
         t = time.perf_counter()
-        k_runs[int(k)] = groups_run(run, cfg, int(k)).uri
+        # absolute: a trial runs in its own working directory, where a relative path is wrong
+        k_runs[int(k)] = groups_run(run, cfg, int(k)).portable_uri
         log.info("sweep: groups and priors for k=%d ready in %.1f s", k, time.perf_counter() - t)
     _, epochs = trial_config(cfg)
     name = experiment_name(cfg, emb["fingerprint"])
