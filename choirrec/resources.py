@@ -9,7 +9,7 @@ naming the config fields instead of a hang.
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.fs as pafs
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 
@@ -36,20 +36,6 @@ def _read_parquet_files(batch: pa.Table, fs, columns: list[str] | None) -> pa.Ta
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def parquet_files(fs, root: str) -> list[str]:
-    """The ``.parquet`` files under ``root`` (recursive, sorted; hidden/staging names skipped)."""
-    info = fs.get_file_info(root)
-    if info.type == pafs.FileType.File:
-        return [root]
-    if info.type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"{root}: no such artifact — run the stage that writes it first")
-    sel = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    return sorted(f.path for f in sel if f.type == pafs.FileType.File
-                  and f.path.endswith(".parquet")
-                  and not any(part.startswith((".", "_"))
-                              for part in f.path[len(root):].split("/") if part))
-
-
 def read_parquet(run, *parts: str, columns: list[str] | None = None,
                  path: str | None = None) -> ray.data.Dataset:
     """Read a run-directory artifact with Ray Data, every task on a fractional CPU.
@@ -61,7 +47,8 @@ def read_parquet(run, *parts: str, columns: list[str] | None = None,
     read hangs silently (both measured here: the k x λ sweep, the profile stages). So the
     driver lists the files (cheap) and each file is read by a map task of ``READ_CPUS``."""
     root = path or run.path(*parts)
-    files = parquet_files(run.fs, root)
+    # the same file discovery as RunDir.dataset (pyarrow: hidden and _-prefixed names skipped)
+    files = pads.dataset(root, format="parquet", filesystem=run.fs).files
     if not files:
         raise FileNotFoundError(f"{root}: no .parquet files in the artifact")
     items = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))

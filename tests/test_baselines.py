@@ -19,6 +19,7 @@ from choirrec.training.bundle import read_bundle, write_bundle
 from choirrec.training.features import build_feature_store
 from choirrec.training.loop import build_model, predict, train
 from choirrec.training.stage import uses_priors
+from tests.planted import planted_samples, planted_tables
 
 BASELINES = ["poso", "uie", "melt", "cold_transformer"]
 CFG = ModelConfig(n_users=12, n_items=30, n_categories=6, attr_cardinalities=(3, 4),
@@ -271,14 +272,7 @@ def test_negatives_are_clicks_not_bought_as_of_the_sample():
 def planted(n_users=60, n_items=40, n=3000, seed=0):
     """Label = the item is one of the 'good' items (plus 10% label noise); with clicks."""
     rng = np.random.default_rng(seed)
-    users = pa.table({"user_id": pa.array(np.arange(n_users), pa.int64())})
-    act = pa.table({"user_id": pa.array(np.arange(n_users), pa.int64()),
-                    "n_buy": pa.array(rng.integers(0, 10, n_users)),
-                    "n_click": pa.array(rng.integers(0, 50, n_users)),
-                    "attr_fill_rate": pa.array(np.full(n_users, 0.5)),
-                    "low_activity": pa.array(np.arange(n_users) < n_users // 2)})
-    items = pa.table({"item_id": pa.array(np.arange(n_items), pa.int64()),
-                      "category_id": pa.array(np.arange(n_items) % 5, pa.int64())})
+    users, act, items = planted_tables(rng, n_users, n_items)
 
     def events(k):
         it = rng.integers(0, n_items, k)
@@ -289,14 +283,7 @@ def planted(n_users=60, n_items=40, n=3000, seed=0):
 
     store = build_feature_store(users, act, items, events(600), None, None, None, hist_len=12,
                                 clicks=events(1500))
-    it = rng.integers(0, n_items, n)
-    y = (it % 3 == 0).astype(np.int8)
-    y = np.where(rng.random(n) < 0.1, 1 - y, y)
-    samples = pa.table({"user_id": pa.array(rng.integers(0, n_users, n), pa.int64()),
-                        "item_id": pa.array(it, pa.int64()),
-                        "category_id": pa.array(it % 5, pa.int64()),
-                        "ts": pa.array(rng.integers(0, 1200, n), pa.int64()),
-                        "label": pa.array(y)})
+    samples = planted_samples(rng, n_users, n_items, n)
     cfg = ModelConfig(n_users=n_users, n_items=n_items, n_categories=5, n_clusters=2,
                       extra={"uie_clusters": 8})
     return store, samples, cfg

@@ -10,32 +10,19 @@ from choirrec.metrics import auc
 from choirrec.models.config import ModelConfig
 from choirrec.training.features import build_feature_store
 from choirrec.training.loop import build_model, optimizer, predict, train
+from tests.planted import planted_samples, planted_tables
 
 
 def planted(n_users=60, n_items=40, n=3000, seed=0):
     """Label = the item is one of the 'good' items (plus 10% label noise)."""
     rng = np.random.default_rng(seed)
-    users = pa.table({"user_id": pa.array(np.arange(n_users), pa.int64())})
-    act = pa.table({"user_id": pa.array(np.arange(n_users), pa.int64()),
-                    "n_buy": pa.array(rng.integers(0, 10, n_users)),
-                    "n_click": pa.array(rng.integers(0, 50, n_users)),
-                    "attr_fill_rate": pa.array(np.full(n_users, 0.5)),
-                    "low_activity": pa.array(np.arange(n_users) < n_users // 2)})
-    items = pa.table({"item_id": pa.array(np.arange(n_items), pa.int64()),
-                      "category_id": pa.array(np.arange(n_items) % 5, pa.int64())})
+    users, act, items = planted_tables(rng, n_users, n_items)
     buys = pa.table({"user_id": pa.array(rng.integers(0, n_users, 200), pa.int64()),
                      "item_id": pa.array(rng.integers(0, n_items, 200), pa.int64()),
                      "category_id": pa.array(rng.integers(0, 5, 200), pa.int64()),
                      "ts": pa.array(rng.integers(0, 1000, 200), pa.int64())})
     store = build_feature_store(users, act, items, buys, None, None, None, hist_len=5)
-    it = rng.integers(0, n_items, n)
-    y = (it % 3 == 0).astype(np.int8)
-    y = np.where(rng.random(n) < 0.1, 1 - y, y)
-    samples = pa.table({"user_id": pa.array(rng.integers(0, n_users, n), pa.int64()),
-                        "item_id": pa.array(it, pa.int64()),
-                        "category_id": pa.array(it % 5, pa.int64()),
-                        "ts": pa.array(rng.integers(0, 1200, n), pa.int64()),
-                        "label": pa.array(y)})
+    samples = planted_samples(rng, n_users, n_items, n)
     cfg = ModelConfig(n_users=n_users, n_items=n_items, n_categories=5, n_clusters=2)
     return store, samples, cfg
 

@@ -71,7 +71,7 @@ def evaluate_model(run: RunDir, name: str, seeds: dict[int, dict], cfg: Config,
         spec = read_spec(run.fs, path)
         frel, priors = spec["feature_run"], bool(spec.get("uses_priors", True))
         hist_len = int(spec["train_config"]["hist_len"])
-        negatives = uses_negatives(name.split("-")[0])
+        negatives = uses_negatives(spec["kind"])
         key = f"{frel}|{priors}|{hist_len}|{negatives}"
         if key not in stores:
             frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")

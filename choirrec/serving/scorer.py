@@ -56,9 +56,8 @@ def load_model(run: RunDir, uri: str, lookup: FeatureLookup | None = None,
     frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
     uses_priors = bool(spec.get("uses_priors", True))
     if lookup is None:  # the Cold-Transformer baseline also reads clicked-not-bought items
-        kind = str(spec.get("model", uri.split("/")[1].split("-")[0]))
         lookup = RunDirLookup(frun, int(spec["train_config"]["hist_len"]), uses_priors,
-                              with_negatives=uses_negatives(kind))
+                              with_negatives=uses_negatives(spec["kind"]))
     if assigner is None and uses_priors and frun.manifest("groups") is not None:
         assigner = GroupAssigner(frun)
         assigner.warm()

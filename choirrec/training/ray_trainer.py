@@ -119,6 +119,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(m, checkpoint=checkpoint)
 
 
+def worker_resources(tc: TrainConfig) -> dict[str, float]:
+    """One Ray Train worker's resources (also the bundle of the run's placement group)."""
+    return {"CPU": float(tc.cpus_per_worker), **({"GPU": 1.0} if tc.use_gpu else {})}
+
+
 def fit(run: RunDir, store: FeatureStore, kind: str, mc: ModelConfig, tc: TrainConfig,
         seed: int, name: str, extra: dict[str, Any] | None = None,
         callbacks: list | None = None) -> FitResult:
@@ -143,7 +148,7 @@ def fit(run: RunDir, store: FeatureStore, kind: str, mc: ModelConfig, tc: TrainC
         tc = dataclasses.replace(tc, validate_each_epoch=False)
     if tc.validate_each_epoch:
         datasets["valid"] = read_parquet(run, "data", "samples", "valid", columns=SAMPLE_COLUMNS)
-    resources = {"CPU": tc.cpus_per_worker, **({"GPU": 1} if tc.use_gpu else {})}
+    resources = worker_resources(tc)
     storage = run.path(".ray_train")
     run.fs.create_dir(storage, recursive=True)
     trainer = TorchTrainer(

@@ -59,7 +59,7 @@ def train_trial(config: dict[str, Any], cfg: Config, k_runs: dict[int, str],
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from choirrec.training.loop import load_feature_store, model_config
-    from choirrec.training.ray_trainer import fit
+    from choirrec.training.ray_trainer import fit, worker_resources
     from choirrec.tuning.slots import TrainSlot
 
     k, lam = int(config["k"]), float(config["lambda_kd"])
@@ -68,9 +68,7 @@ def train_trial(config: dict[str, Any], cfg: Config, k_runs: dict[int, str],
     store = load_feature_store(run, tcfg.train.hist_len, with_priors=True)
     mc = model_config(store, run, dataclasses.replace(cfg.model, lambda_kd=lam))
     name = f"trial-k{k}-lam{lam:g}-{fingerprint(experiment, k, lam)[:10]}"
-    bundle = {"CPU": float(tcfg.train.cpus_per_worker),
-              **({"GPU": 1.0} if tcfg.train.use_gpu else {})}
-    with TrainSlot(slots_name(experiment), name, bundle=bundle):
+    with TrainSlot(slots_name(experiment), name, bundle=worker_resources(tcfg.train)):
         fit(run, store, "choirrec", mc, tcfg.train, cfg.sweep.seed, name=name,
             callbacks=[TuneReportCallback()])
 
