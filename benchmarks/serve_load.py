@@ -2,6 +2,7 @@
 
     python -m benchmarks.serve_load --run-dir runs/demo              # after `make demo`
     python -m benchmarks.serve_load --run-dir runs/demo --concurrency 1,8,32 --seconds 20
+    python -m benchmarks.serve_load --run-dir runs/demo --fast-ingress --num-replicas 2
 
 Starts the app (``serve.app:build``) on a local cluster, then for each concurrency level runs
 an asyncio/aiohttp client **in a separate process** on loopback: N clients, each sending its
@@ -9,6 +10,11 @@ next request as soon as the last one answered, for ``--seconds``. Requests are k
 users with ``--candidates`` candidates each. The in-process reference scores the same
 requests with :class:`choirrec.serving.scorer.Scorer` directly (no HTTP, no Serve), one at a
 time; the difference of the medians is Serve's per-request overhead. Prints JSON and a table.
+
+``--fast-ingress`` starts the local cluster with Ray 2.60's ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1``
+and ``RAY_SERVE_ENABLE_HA_PROXY=1`` (HAProxy in front of the replicas instead of the Python
+HTTP proxy; needs the ``haproxy`` binary, e.g. ``apt-get install haproxy``): the Python proxy
+is the ceiling on 2 cores (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -85,6 +92,20 @@ def _payloads(run, n: int, n_candidates: int, seed: int = 0) -> list[dict]:
     return out
 
 
+def _enable_fast_ingress() -> None:
+    """Set the Serve env vars before ``ray.init`` starts the local cluster (its processes
+    inherit them); on an existing cluster they must be set where ``ray start`` ran."""
+    if shutil.which("haproxy") is None:
+        raise SystemExit("--fast-ingress needs the haproxy binary on PATH. Fix: "
+                         "apt-get install haproxy (or run without --fast-ingress)")
+    if os.environ.get("RAY_ADDRESS"):
+        print("note: RAY_ADDRESS is set; --fast-ingress only takes effect if that cluster was "
+              "started with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1",
+              file=sys.stderr)
+    os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+
+
 def in_process(run, payloads: list[dict], model: str, seconds: float) -> dict:
     from choirrec.serving.schemas import ScoreRequest
     from choirrec.serving.scorer import Scorer, load_model, model_uri
@@ -112,6 +133,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--requests", type=int, default=500, help="distinct request payloads")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-wait-timeout-s", type=float, default=0.002)
+    p.add_argument("--num-replicas", type=int, default=1)
+    p.add_argument("--fast-ingress", action="store_true",
+                   help="HAProxy ingress + Serve's throughput-optimized mode (needs haproxy)")
     p.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the load process
     p.add_argument("--payload-file", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -131,11 +155,14 @@ def main(argv: list[str] | None = None) -> dict:
     run = RunDir(a.run_dir if "://" in a.run_dir else os.path.abspath(a.run_dir))
     payloads = _payloads(run, a.requests, a.candidates)
     ref = in_process(run, payloads, a.model, min(a.seconds, 10.0))
+    if a.fast_ingress:
+        _enable_fast_ingress()
     ray.init(include_dashboard=False, log_to_driver=False)
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build({"run_dir": run.uri, "model": a.model, "max_batch_size": a.max_batch_size,
-                     "batch_wait_timeout_s": a.batch_wait_timeout_s}), name="choirrec",
+                     "batch_wait_timeout_s": a.batch_wait_timeout_s,
+                     "num_replicas": a.num_replicas}), name="choirrec",
               route_prefix="/")
     url = f"http://127.0.0.1:{port}/v1/score"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -157,7 +184,8 @@ def main(argv: list[str] | None = None) -> dict:
         os.unlink(f.name)
     result = {"run_dir": a.run_dir, "model": a.model, "candidates": a.candidates,
               "max_batch_size": a.max_batch_size, "batch_wait_timeout_s": a.batch_wait_timeout_s,
-              "in_process": ref, "serve": rows,
+              "num_replicas": a.num_replicas,
+              "fast_ingress": a.fast_ingress, "in_process": ref, "serve": rows,
               "serve_overhead_ms_p50": rows[0]["p50_ms"] - ref["p50_ms"] if rows else None}
     print(json.dumps(result, indent=2))
     print(f"\n{'clients':>8}{'QPS':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")

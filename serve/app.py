@@ -94,9 +94,12 @@ class ChoirRecService:
 
 def build(args: dict) -> serve.Application:
     """App builder: ``serve run serve.app:build run_dir=DIR [model=choirrec] [seed=0]
-    [max_batch_size=32] [batch_wait_timeout_s=0.005]``."""
+    [max_batch_size=32] [batch_wait_timeout_s=0.005] [num_replicas=1]``."""
     if "run_dir" not in args:
         raise ValueError("serve.app:build needs run_dir=<run directory with a trained model>")
+    replicas = int(args.get("num_replicas", 1))
+    if replicas < 1:
+        raise ValueError(f"num_replicas={replicas}: needs at least 1 replica")
     run_dir = str(args["run_dir"])
     run = RunDir(run_dir if "://" in run_dir else os.path.abspath(run_dir))  # replicas' cwd differs
     seed = int(args["seed"]) if args.get("seed") not in (None, "") else None
@@ -104,4 +107,5 @@ def build(args: dict) -> serve.Application:
     user_config = {"model_uri": uri,
                    "max_batch_size": int(args.get("max_batch_size", 32)),
                    "batch_wait_timeout_s": float(args.get("batch_wait_timeout_s", 0.005))}
-    return ChoirRecService.options(user_config=user_config).bind(run.uri)
+    return ChoirRecService.options(user_config=user_config,
+                                   num_replicas=replicas).bind(run.uri)

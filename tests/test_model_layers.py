@@ -26,6 +26,26 @@ def test_target_attention_ignores_padding_and_empty_history_is_zero():
     assert out.shape == (2, 8)
 
 
+def test_target_attention_fast_form_equals_the_textbook_form():
+    """The decomposed first layer and the dropped all-padding columns change nothing: values
+    and gradients equal the (B, L, 4D) concatenation's, including all-padding rows."""
+    torch.manual_seed(1)
+    att = TargetAttention(6, (10, 4))
+    seq = torch.randn(5, 7, 6, requires_grad=True)
+    q = torch.randn(5, 6, requires_grad=True)
+    mask = torch.rand(5, 7) > 0.4
+    mask[:, 0] = False  # a column of padding in every row (dropped)
+    mask[3] = False  # an empty history
+    fast, ref = att(seq, q, mask), att.reference(seq, q, mask)
+    assert torch.allclose(fast, ref, atol=1e-6)
+    g_fast = torch.autograd.grad(fast.square().sum(), [seq, q, *att.parameters()])
+    g_ref = torch.autograd.grad(ref.square().sum(), [seq, q, *att.parameters()])
+    for a, b in zip(g_fast, g_ref, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    none = torch.zeros(5, 7, dtype=torch.bool)
+    assert torch.equal(att(seq, q, none), torch.zeros(5, 6))
+
+
 def test_group_id_fusion_is_hierarchical_and_normalised():
     torch.manual_seed(0)
     f = HierarchicalGroupIdFusion(3, 16, 8, 12)

@@ -42,6 +42,14 @@ class TargetAttention(nn.Module):
 
     score_j = MLP([h_j, q, h_j - q, h_j * q]); output = sum_j score_j * h_j over valid j
     (DIN uses unnormalised weights; we keep that, so an empty history gives a zero vector).
+
+    The first layer is evaluated in an equivalent, cheaper form: with W = [W_h, W_q, W_d, W_p],
+    W·[h, q, h - q, h⊙q] = (W_h + W_d)·h + (W_q - W_d)·q + W_p·(h⊙q), so the query term is
+    computed once per row instead of once per position and the (B, L, 4D) input is never built
+    (half the first layer's multiply-adds; the parameters, and so checkpoints, are unchanged).
+    Positions that are padding in every row of the batch are dropped first: their weight is
+    masked to exactly zero, so the output is the same. Together they make the scorer ~1.6x
+    faster (benchmarks/serve_load.py), which is most of the serving latency on CPU.
     """
 
     def __init__(self, dim: int, hidden: tuple[int, ...] = (64, 32)):
@@ -50,6 +58,21 @@ class TargetAttention(nn.Module):
 
     def forward(self, seq: torch.Tensor, query: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # seq (B, L, D), query (B, D), mask (B, L) bool: True at real positions
+        keep = mask.any(0)
+        if not bool(keep.all()):
+            seq, mask = seq[:, keep], mask[:, keep]
+        first, rest = self.score[0], list(self.score)[1:]
+        w_h, w_q, w_d, w_p = first.weight.split(seq.shape[-1], dim=1)
+        x = torch.cat([seq, seq * query.unsqueeze(1)], -1) @ torch.cat([w_h + w_d, w_p], 1).T
+        x = x + nn.functional.linear(query, w_q - w_d, first.bias).unsqueeze(1)
+        for layer in rest:
+            x = layer(x)
+        w = x.squeeze(-1).masked_fill(~mask, 0.0)
+        return torch.bmm(w.unsqueeze(1), seq).squeeze(1)
+
+    def reference(self, seq: torch.Tensor, query: torch.Tensor, mask: torch.Tensor
+                  ) -> torch.Tensor:
+        """The textbook form (the (B, L, 4D) concatenation); kept as the test oracle."""
         q = query.unsqueeze(1).expand_as(seq)
         w = self.score(torch.cat([seq, q, seq - q, seq * q], dim=-1)).squeeze(-1)
         w = w.masked_fill(~mask, 0.0)
