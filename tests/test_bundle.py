@@ -1,8 +1,12 @@
 """A model bundle rebuilds the same module: same outputs after a round trip."""
 
 import dataclasses
+import json
+from types import SimpleNamespace
 
+import numpy as np
 import pyarrow.fs as pafs
+import pytest
 import torch
 
 from choirrec.training.bundle import read_bundle, read_spec, unwrap, write_bundle
@@ -30,3 +34,39 @@ def test_unwrap_strips_a_wrapper():
     wrapper = torch.nn.Module()
     wrapper.module = inner
     assert unwrap(wrapper) is inner and unwrap(inner) is inner
+
+
+def test_price_buckets_travel_with_the_weights(tmp_path):
+    """The item -> price-bucket table is set from the store at build time, changes scores,
+    and comes back from the bundle without the store."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(CFG, n_price_buckets=10)
+    buckets = np.r_[0, np.arange(100) % 10 + 1]
+    store = SimpleNamespace(item_price_bucket=buckets)
+    model = build_model("choirrec", cfg, store).eval()
+    assert model.items.item_price_bucket.tolist() == buckets.tolist()
+    fs = pafs.LocalFileSystem()
+    write_bundle(fs, str(tmp_path / "m"), model, "choirrec", cfg)
+    loaded, _ = read_bundle(fs, str(tmp_path / "m"))
+    b = batch(16)
+    with torch.no_grad():
+        assert torch.equal(model(b)["logit"], loaded(b)["logit"])
+        unpriced = build_model("choirrec", cfg).eval()
+        unpriced.load_state_dict(model.state_dict())
+        unpriced.items.item_price_bucket.zero_()  # every item in the 'no price' bucket
+        assert not torch.equal(model(b)["logit"], unpriced(b)["logit"])
+    with pytest.raises(ValueError, match="price buckets for 3 items"):
+        model.items.set_item_prices(np.zeros(4, np.int64))
+
+
+def test_a_bundle_written_before_attention_pooling_keeps_sum_pooling(tmp_path):
+    fs = pafs.LocalFileSystem()
+    model = build_model("base", CFG)
+    write_bundle(fs, str(tmp_path / "m"), model, "base", CFG)
+    spec_path = tmp_path / "m" / "model.json"
+    spec = json.loads(spec_path.read_text())
+    del spec["model_config"]["attention_pooling"]  # as written by older versions
+    spec_path.write_text(json.dumps(spec))
+    loaded, _ = read_bundle(fs, str(tmp_path / "m"))
+    assert loaded.cfg.attention_pooling == "sum" and loaded.ind.att.pooling == "sum"
+    assert CFG.attention_pooling == "mean"

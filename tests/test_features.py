@@ -1,7 +1,7 @@
 import numpy as np
 import pyarrow as pa
 
-from choirrec.training.features import build_feature_store
+from choirrec.training.features import build_feature_store, item_price_buckets
 
 
 def store(hist_len=3):
@@ -57,3 +57,16 @@ def test_group_features_and_attribute_completion():
     assert b["group_seq_items"][2].tolist() == [0, 0, 0, 0]  # group "1" has no sequence
     assert np.allclose(b["activity"][0], [np.log1p(4), np.log1p(9), 0.3])
     assert b["n_buy"].tolist() == [4.0, 0.0, 1.0]
+
+
+def test_item_price_buckets_deciles_unknowns_and_no_prices():
+    items = pa.table({"item_id": pa.array([5, 1, 3, 9], pa.int64()),
+                      "price_tier": pa.array([0.0, 0.55, None, 1.0])})
+    vocab = np.array([1, 3, 5, 7, 9])  # item 7 is in the vocabulary but not in the table
+    b = item_price_buckets(items, vocab)
+    # index 0 padding; vocab order 1, 3, 5, 7, 9 -> deciles 6, none, 1, none, 10
+    assert b.tolist() == [0, 6, 0, 1, 0, 10]
+    no_prices = items.set_column(1, "price_tier", pa.nulls(4, pa.float64()))
+    assert item_price_buckets(no_prices, vocab) is None
+    assert item_price_buckets(items.drop_columns(["price_tier"]), vocab) is None
+    assert store().n_price_buckets == 0  # the toy store's items have no price column

@@ -10,10 +10,9 @@ from choirrec.evaluation.headroom import (
     expected_affinity,
     logistic_reference,
     oracle_scores,
-    price_buckets,
 )
 from choirrec.metrics import auc
-from choirrec.training.features import build_feature_store
+from choirrec.training.features import build_feature_store, item_price_buckets
 from tests.planted import planted_samples, planted_tables
 
 
@@ -55,7 +54,7 @@ def _planted(seed=0, n_users=60, n_items=40):
 
 def test_cross_features_one_column_per_block_and_buckets():
     rng, store, items = _planted()
-    b = price_buckets(items, store)
+    b = item_price_buckets(items, store.item_vocab, n_buckets=5)
     assert b[0] == 0 and set(b[1:].tolist()) <= {1, 2, 3, 4, 5}
     samples = planted_samples(rng, 60, 40, 50)
     x = cross_features(samples, store, b, use_groups=False)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from choirrec.models.group_id_fusion import HierarchicalGroupIdFusion
@@ -44,6 +45,19 @@ def test_target_attention_fast_form_equals_the_textbook_form():
         assert torch.allclose(a, b, atol=1e-5)
     none = torch.zeros(5, 7, dtype=torch.bool)
     assert torch.equal(att(seq, q, none), torch.zeros(5, 6))
+
+
+def test_mean_pooling_divides_by_the_real_positions():
+    torch.manual_seed(2)
+    seq, q = torch.randn(3, 4, 6), torch.randn(3, 6)
+    mask = torch.tensor([[True] * 4, [True, False, False, False], [False] * 4])
+    s_att, m_att = TargetAttention(6, pooling="sum"), TargetAttention(6, pooling="mean")
+    m_att.load_state_dict(s_att.state_dict())
+    summed, mean = s_att(seq, q, mask), m_att(seq, q, mask)
+    assert torch.allclose(mean, summed / torch.tensor([[4.0], [1.0], [1.0]]))
+    assert torch.allclose(m_att.reference(seq, q, mask), mean, atol=1e-6)
+    with pytest.raises(ValueError, match="pooling 'max'"):
+        TargetAttention(6, pooling="max")
 
 
 def test_group_id_fusion_is_hierarchical_and_normalised():

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from choirrec.training.features import FeatureStore, lookup
+from choirrec.training.features import FeatureStore, item_price_buckets, lookup
 
 
 @dataclass
@@ -112,24 +112,14 @@ def cross_features(samples: pa.Table, store: FeatureStore, item_bucket: np.ndarr
                          shape=(n, int(offsets[-1])))
 
 
-def price_buckets(items: pa.Table, store: FeatureStore, n_buckets: int = 5) -> np.ndarray:
-    """Model item index -> 1 + price-tier quintile (0 for unknown items / no price_tier)."""
-    out = np.zeros(store.item_vocab.size + 1, np.int64)
-    if "price_tier" not in items.column_names:
-        return out
-    idx = lookup(store.item_vocab, items.column("item_id").to_numpy())
-    tier = np.nan_to_num(items.column("price_tier").to_numpy(zero_copy_only=False), nan=-1.0)
-    b = np.where(tier < 0, 0, 1 + np.minimum((tier * n_buckets).astype(np.int64), n_buckets - 1))
-    out[idx[idx > 0]] = b[idx > 0]
-    return out
-
-
 def logistic_reference(train: pa.Table, test: pa.Table, store: FeatureStore,
                        items: pa.Table, use_groups: bool, c: float = 0.1) -> np.ndarray:
     """Decision scores of an L2 logistic regression over :func:`cross_features`."""
     from sklearn.linear_model import LogisticRegression
 
-    buckets = price_buckets(items, store)
+    buckets = item_price_buckets(items, store.item_vocab, n_buckets=5)
+    if buckets is None:  # no prices in this dataset: every item in bucket 0
+        buckets = np.zeros(store.item_vocab.size + 1, np.int64)
     x = cross_features(train, store, buckets, use_groups)
     y = train.column("label").to_numpy()
     if np.unique(y).size < 2:

@@ -8,6 +8,7 @@ Inputs (a dict of tensors, one row per sample):
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -16,16 +17,41 @@ from choirrec.models.layers import MLP, TargetAttention, embedding
 
 
 class ItemTower(nn.Module):
-    """The item representation, shared by both channels (§4.4.1)."""
+    """The item representation, shared by both channels (§4.4.1): item id, category and,
+    when the data has prices, the item's price-tier bucket.
+
+    The price bucket is looked up from the item index through a buffer filled once from the
+    feature store (:meth:`set_item_prices`) and saved with the weights, so candidates,
+    purchase histories and group sequences all carry it without a per-batch input. Without
+    it an item's price position is learnable only through its own id embedding (~25 clicks
+    per item on the embedded world), and price fit is a third of that world's conversion
+    signal (benchmarks/signal_headroom.py).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.item = embedding(cfg.n_items + 1, cfg.dim)
         self.cat = embedding(cfg.n_categories + 1, cfg.dim)
-        self.out_dim = 2 * cfg.dim
+        self.has_price = cfg.use_item_price and cfg.n_price_buckets > 0
+        if self.has_price:
+            self.price = embedding(cfg.n_price_buckets + 1, cfg.dim)
+            self.register_buffer("item_price_bucket",
+                                 torch.zeros(cfg.n_items + 1, dtype=torch.long))
+        self.out_dim = (3 if self.has_price else 2) * cfg.dim
+
+    def set_item_prices(self, buckets: np.ndarray) -> None:
+        """Fill the item -> price-bucket table (``FeatureStore.item_price_bucket``)."""
+        if self.has_price:
+            if buckets.shape != self.item_price_bucket.shape:
+                raise ValueError(f"price buckets for {buckets.shape[0] - 1} items; the model "
+                                 f"has {self.item_price_bucket.shape[0] - 1}")
+            self.item_price_bucket.copy_(torch.from_numpy(buckets))
 
     def forward(self, items: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.item(items), self.cat(cats)], dim=-1)
+        parts = [self.item(items), self.cat(cats)]
+        if self.has_price:
+            parts.append(self.price(self.item_price_bucket[items]))
+        return torch.cat(parts, dim=-1)
 
 
 class AttributeEmbedding(nn.Module):
@@ -48,7 +74,7 @@ class IndividualChannel(nn.Module):
         self.items = items
         self.user = embedding(cfg.n_users + 1, cfg.dim)
         self.attrs = AttributeEmbedding(cfg.attr_cardinalities, cfg.dim)
-        self.att = TargetAttention(items.out_dim, cfg.attention_hidden)
+        self.att = TargetAttention(items.out_dim, cfg.attention_hidden, cfg.attention_pooling)
         d_in = cfg.dim + self.attrs.out_dim + 2 * items.out_dim + extra_in
         self.layer1 = MLP(d_in, (cfg.hidden[0],))
         self.layer2 = MLP(cfg.hidden[0], (cfg.hidden[1],))

@@ -15,10 +15,18 @@ class ModelConfig:
     n_levels: int = 3  # M
     n_clusters: int = 256  # K
     n_activity_features: int = 3
+    n_price_buckets: int = 0  # item price-tier buckets (0: the data has no prices)
     # sizes
     dim: int = 16
     hidden: tuple[int, int] = (128, 64)  # the two tower layers; injection enters the second
     attention_hidden: tuple[int, ...] = (64, 32)
+    # item price bucket as an item feature (shared by candidates, histories, group sequences)
+    use_item_price: bool = True
+    # DIN pooling of attention-weighted behaviours: "sum" (DIN's unnormalised weights) or
+    # "mean" (the same weights divided by the number of real positions). "mean" is the
+    # default: with "sum" a 20-item history's vector is ~20x a 1-item one's; "mean" scored
+    # a little higher and spread less across seeds on the embedded world (docs/models.md).
+    attention_pooling: str = "mean"
     # ChoirRec components — each ablation of Table 2 is one switch
     use_group_id: bool = True  # w/o ID Emb.
     use_group_attrs: bool = True  # w/o Attr. Emb.

@@ -52,9 +52,12 @@ class TargetAttention(nn.Module):
     faster (benchmarks/serve_load.py), which is most of the serving latency on CPU.
     """
 
-    def __init__(self, dim: int, hidden: tuple[int, ...] = (64, 32)):
+    def __init__(self, dim: int, hidden: tuple[int, ...] = (64, 32), pooling: str = "sum"):
         super().__init__()
+        if pooling not in ("sum", "mean"):
+            raise ValueError(f"attention pooling {pooling!r}: use 'sum' or 'mean'")
         self.score = MLP(4 * dim, hidden, 1, activation=nn.Sigmoid)
+        self.pooling = pooling
 
     def forward(self, seq: torch.Tensor, query: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # seq (B, L, D), query (B, D), mask (B, L) bool: True at real positions
@@ -68,7 +71,12 @@ class TargetAttention(nn.Module):
         for layer in rest:
             x = layer(x)
         w = x.squeeze(-1).masked_fill(~mask, 0.0)
-        return torch.bmm(w.unsqueeze(1), seq).squeeze(1)
+        return self._pool(torch.bmm(w.unsqueeze(1), seq).squeeze(1), mask)
+
+    def _pool(self, summed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "sum":
+            return summed
+        return summed / mask.sum(1, keepdim=True).clamp(min=1).to(summed.dtype)
 
     def reference(self, seq: torch.Tensor, query: torch.Tensor, mask: torch.Tensor
                   ) -> torch.Tensor:
@@ -76,4 +84,4 @@ class TargetAttention(nn.Module):
         q = query.unsqueeze(1).expand_as(seq)
         w = self.score(torch.cat([seq, q, seq - q, seq * q], dim=-1)).squeeze(-1)
         w = w.masked_fill(~mask, 0.0)
-        return torch.bmm(w.unsqueeze(1), seq).squeeze(1)
+        return self._pool(torch.bmm(w.unsqueeze(1), seq).squeeze(1), mask)

@@ -25,7 +25,12 @@ from choirrec.config import EmbedConfig, ProfileConfig
 from choirrec.profiles import template
 from choirrec.profiles.facts import CategoryInfo, user_facts
 from choirrec.profiles.prompt import PROMPT_VERSION, build_messages, parse_profile, prompt_sha256
-from choirrec.resources import check_actor_budget, nonempty_blocks, read_parquet
+from choirrec.resources import (
+    check_actor_budget,
+    nonempty_blocks,
+    read_parquet,
+    shard_actor_pool,
+)
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import EMBEDDINGS, PROFILES, USER_ATTRIBUTES, validate_table
 from choirrec.shards import ShardStore, n_shards_for, sample_users, shard_of
@@ -244,7 +249,7 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
             check_actor_budget(cfg.concurrency, cfg.num_cpus_per_actor, "profiles")
             out = long.groupby("shard", num_partitions=min(len(todo), 64)).map_groups(
                 ProfileShardWorker, fn_constructor_args=(job,), batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
+                compute=shard_actor_pool(cfg.concurrency),
                 num_cpus=cfg.num_cpus_per_actor)
             summaries = nonempty_blocks(out)
     store.require_complete("profiles")
@@ -423,7 +428,7 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
             check_actor_budget(cfg.concurrency, cfg.num_cpus_per_actor, "embed")
             out = ds.groupby("shard", num_partitions=min(todo.size, 64)).map_groups(
                 TextEmbedShardWorker, fn_constructor_args=(store, cfg), batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
+                compute=shard_actor_pool(cfg.concurrency),
                 num_cpus=cfg.num_cpus_per_actor)
             summaries = nonempty_blocks(out)
     store.require_complete("embeddings")

@@ -22,6 +22,9 @@ from choirrec.training.loop import build_model
 
 WEIGHTS = "model.pt"
 SPEC = "model.json"
+# ModelConfig fields added after bundles were first written, with the value those older
+# bundles were trained with (a missing key must not silently take today's default)
+LEGACY_DEFAULTS = {"attention_pooling": "sum"}
 
 
 def spec(kind: str, cfg: ModelConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -48,7 +51,8 @@ def read_spec(fs: pafs.FileSystem, path: str) -> dict[str, Any]:
 def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(model in eval mode, spec); the config is rebuilt strictly (unknown keys fail)."""
     s = read_spec(fs, path)
-    cfg = from_dict(ModelConfig, s["model_config"], f"{path}/{SPEC}:model_config")
+    raw = {**LEGACY_DEFAULTS, **s["model_config"]}
+    cfg = from_dict(ModelConfig, raw, f"{path}/{SPEC}:model_config")
     model = build_model(s["kind"], cfg)
     with fs.open_input_stream(f"{path}/{WEIGHTS}") as f:
         state = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)

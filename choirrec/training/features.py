@@ -93,6 +93,29 @@ class ClickHistory:
         return np.where(valid, self.items[pos], 0), np.where(valid, self.cats[pos], 0)
 
 
+PRICE_BUCKETS = 10  # price-tier deciles: the item feature every model's item tower reads
+
+
+def item_price_buckets(items: pa.Table, item_vocab: np.ndarray,
+                       n_buckets: int = PRICE_BUCKETS) -> np.ndarray | None:
+    """Model item index -> 1 + the item's price-tier bucket (0: unknown item or no price).
+
+    ``price_tier`` is the price percentile within the item's category (items schema); None
+    when the dataset has no prices at all (Taobao UserBehavior), so models leave it out.
+    """
+    if "price_tier" not in items.column_names or items.column("price_tier").null_count \
+            == items.num_rows:
+        return None
+    tier = items.column("price_tier").to_numpy(zero_copy_only=False).astype(np.float64)
+    bucket = np.where(np.isnan(tier), 0,
+                      1 + np.minimum((np.nan_to_num(tier) * n_buckets).astype(np.int64),
+                                     n_buckets - 1))
+    out = np.zeros(item_vocab.size + 1, np.int64)
+    idx = lookup(item_vocab, items.column("item_id").to_numpy())
+    out[idx[idx > 0]] = bucket[idx > 0]
+    return out
+
+
 @dataclass
 class FeatureStore:
     user_vocab: np.ndarray  # sorted raw user ids
@@ -114,6 +137,11 @@ class FeatureStore:
     ts_base: int
     hist_len: int
     clicks: ClickHistory | None = None  # negative feedback (Cold-Transformer), optional
+    item_price_bucket: np.ndarray | None = None  # (I + 1,) see item_price_buckets
+
+    @property
+    def n_price_buckets(self) -> int:
+        return 0 if self.item_price_bucket is None else int(self.item_price_bucket.max())
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
@@ -210,7 +238,8 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
                         np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, low, gcodes, gattrs,
                         gsi, gsc, hk, hi, hc, starts, ts_base, hist_len,
                         None if clicks is None else click_history(clicks, buys, uvocab, ivocab,
-                                                                  cvocab))
+                                                                  cvocab),
+                        item_price_buckets(items, ivocab))
 
 
 def click_history(clicks: pa.Table, buys: pa.Table, uvocab: np.ndarray, ivocab: np.ndarray,

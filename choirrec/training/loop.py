@@ -62,6 +62,7 @@ def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = No
         base or ModelConfig(), n_users=store.user_vocab.size, n_items=store.item_vocab.size,
         n_categories=store.cat_vocab.size, attr_cardinalities=store.cardinalities,
         n_levels=int(g["n_stages"]) if g else 3, n_clusters=int(g["n_clusters"]) if g else 1,
+        n_price_buckets=store.n_price_buckets,
         **overrides)
 
 
@@ -76,11 +77,18 @@ MODEL_CLASSES = {
 }
 
 
-def build_model(kind: str, cfg: ModelConfig) -> torch.nn.Module:
+def build_model(kind: str, cfg: ModelConfig, store: FeatureStore | None = None
+                ) -> torch.nn.Module:
+    """A fresh model; with ``store`` its item tower also gets the item -> price-bucket table
+    (a model read back from a bundle gets it from the saved weights instead)."""
     if kind not in MODEL_CLASSES:
         raise ValueError(f"model {kind!r}: use one of {', '.join(MODEL_CLASSES)}")
     module, cls = MODEL_CLASSES[kind]
-    return getattr(importlib.import_module(module), cls)(cfg)
+    model = getattr(importlib.import_module(module), cls)(cfg)
+    items = getattr(model, "items", None)
+    if store is not None and store.item_price_bucket is not None and items is not None:
+        items.set_item_prices(store.item_price_bucket)
+    return model
 
 
 def collate(store: FeatureStore) -> Callable[[dict[str, np.ndarray]], Batch]:

@@ -76,7 +76,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(config["seed"])
     # world workers share a node here; on a cluster each node runs fewer of them
     torch.set_num_threads(tc.torch_threads or max(1, (os.cpu_count() or 1) // world))
-    model = build_model(config["kind"], mc)
+    model = build_model(config["kind"], mc, store)
     steps_per_epoch = math.ceil(config["n_train"] / tc.batch_size)
     opt, sched = optimizer(model, tc, tc.epochs * steps_per_epoch)
     start, history = 0, []
