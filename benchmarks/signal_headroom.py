@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     from choirrec.evaluation.stage import trained_models
     from choirrec.metrics import auc, gauc_with_counts
     from choirrec.run_dir import RunDir
+    from choirrec.training.features import lookup
     from choirrec.training.loop import load_feature_store
 
     run = RunDir(a.run_dir)
@@ -85,8 +86,6 @@ def main(argv: list[str] | None = None) -> dict:
     train = run.read_table("data", "samples", "train")
     test = run.read_table("data", "samples", a.split)
     y = test.column("label").to_numpy()
-    from choirrec.training.features import lookup
-
     u = lookup(store.user_vocab, test.column("user_id").to_numpy())
     low = store.low_activity[u]
     scores: dict[str, np.ndarray] = {}
