@@ -34,15 +34,23 @@ from choirrec.training.loop import (
 
 
 def in_process(run: RunDir, kind: str, batch_size: int, n_batches: int, warmup: int,
-               repeats: int) -> float:
+               repeats: int, group_seq_length: int = 0) -> float:
     store = load_feature_store(run, with_priors=kind != "base")
     cfg = model_config(store, run)
     samples = run.read_table("data", "samples", "train")
     to_tensors = collate(store)
+    if group_seq_length and kind != "base":  # what-if: the cost of shorter group sequences
+        join = to_tensors
+
+        def to_tensors(cols):  # noqa: F811 — the same join, group sequences trimmed
+            b = join(cols)
+            for k in ("group_seq_items", "group_seq_cats"):
+                b[k] = b[k][:, :group_seq_length].contiguous()
+            return b
     rates = []
     for r in range(repeats):
         torch.manual_seed(r)
-        model = build_model(kind, cfg)
+        model = build_model(kind, cfg, store)
         opt, sched = optimizer(model, TrainConfig(), n_batches + warmup)
         it = table_batches(samples, batch_size, np.random.default_rng(r))
         run_epoch(model, cfg, opt, sched, (to_tensors(next(it)) for _ in range(warmup)))
@@ -71,6 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--group-seq-length", type=int, default=0,
+                   help="in-process what-if: trim ChoirRec's group sequences to N positions "
+                        "(0: as built by the priors stage)")
     p.add_argument("--ray", action="store_true", help="also time one Ray Train epoch")
     p.add_argument("--ray-only", action="store_true", help="skip the in-process timing")
     p.add_argument("--worker-threads", type=int, default=0,
@@ -81,10 +92,11 @@ def main(argv: list[str] | None = None) -> dict:
     run = RunDir(a.run_dir)
     run.require("priors", "run `make demo` (or the pipelines up to build_priors) first")
     out: dict = {"run_dir": a.run_dir, "batch_size": a.batch_size, "batches": a.batches,
+                 "group_seq_length": a.group_seq_length or "as built",
                  "torch_threads": torch.get_num_threads(), "samples_per_s": {}}
     for kind in () if a.ray_only else ("base", "choirrec"):
         out["samples_per_s"][kind] = in_process(run, kind, a.batch_size, a.batches, a.warmup,
-                                                a.repeats)
+                                                a.repeats, a.group_seq_length)
     if a.ray or a.ray_only:
         import ray
 

@@ -27,6 +27,10 @@ FLAGS = [
     flag("--max-failures", "train.max_failures", "worker-group restarts", int),
     flag("--lambda-kd", "model.lambda_kd", "distillation weight λ (eq. 11)", float),
     flag("--margin", "model.margin", "margin m (eq. 7)", float),
+    flag("--fusion-init-alpha", "model.fusion_init_alpha",
+         "α_fusion at initialisation, in (0, 1)", float),
+    flag("--channel-aux-weight", "model.channel_aux_weight",
+         "weight of each channel's own BCE (0: eq. 11 alone)", float),
 ]
 
 

@@ -73,3 +73,26 @@ def test_portable_uri_is_absolute_for_relative_local_paths(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert RunDir("runs/x").portable_uri == os.path.join(str(tmp_path), "runs/x")
     assert RunDir(f"file://{tmp_path}/y").portable_uri == f"file://{tmp_path}/y"
+
+
+def test_every_pipeline_flag_names_a_config_field():
+    """A flag bound to a field that does not exist would be silently ignored by a typo."""
+    import importlib
+    import pkgutil
+
+    import pipelines
+
+    cfg = Config()
+    n = 0
+    for mod in pkgutil.iter_modules(pipelines.__path__):
+        flags = getattr(importlib.import_module(f"pipelines.{mod.name}"), "FLAGS", [])
+        for f in flags:
+            obj = cfg
+            for part in f["field"].split("."):
+                assert hasattr(obj, part), f"{mod.name} {f['name']} -> {f['field']}"
+                obj = getattr(obj, part)
+            n += 1
+    assert n > 20
+    from pipelines.train import FLAGS
+
+    assert {"--fusion-init-alpha", "--channel-aux-weight"} <= {f["name"] for f in FLAGS}

@@ -88,6 +88,45 @@ def test_gates_and_detached_reliability_weight():
     assert fake["z_grp"].grad.abs().sum() > 0  # the student is pulled towards the teacher
 
 
+@pytest.mark.parametrize("alpha0", [0.1, 0.5])
+def test_fusion_gate_starts_at_its_configured_opening(alpha0):
+    """α_fusion starts near ``fusion_init_alpha`` for every user (the head's bias), so the
+    individual channel leads at first and the gate opens where the group channel helps."""
+    torch.manual_seed(0)
+    a = ChoirRecModel(dataclasses.replace(CFG, fusion_init_alpha=alpha0))(batch())["alpha_fusion"]
+    assert abs(float(a.mean()) - alpha0) < 0.05
+    assert float(a.std()) < 0.05
+
+
+@pytest.mark.parametrize("field,value", [("fusion_init_alpha", 0.0),
+                                         ("fusion_init_alpha", 1.0),
+                                         ("channel_aux_weight", -0.1)])
+def test_bad_fusion_settings_are_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        ChoirRecModel(dataclasses.replace(CFG, **{field: value}))
+
+
+def test_channel_auxiliary_losses_train_each_channel_alone():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(CFG, channel_aux_weight=0.5, gated_distillation=True)
+    b = batch()
+    m = ChoirRecModel(cfg)
+    out = m(b)
+    loss, parts = choirrec_loss(out, b, cfg)
+    plain, _ = choirrec_loss(out, b, dataclasses.replace(cfg, channel_aux_weight=0.0))
+    y = b["label"].float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    want = bce(out["z_ind"], y) + bce(out["z_grp"], y)
+    assert abs(parts["channel_aux"] - float(want)) < 1e-6
+    assert torch.allclose(loss, plain + 0.5 * want)
+    # z_grp's own BCE reaches the group channel even where α_fusion gives it no weight
+    m.zero_grad()
+    out = m(b)
+    out["logit"] = out["z_ind"]  # as if α_fusion were 0 everywhere
+    choirrec_loss(out, b, dataclasses.replace(cfg, lambda_kd=0.0))[0].backward()
+    assert m.grp_out.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("ablation", [
     {}, {"use_group_id": False}, {"use_group_attrs": False}, {"use_group_seq": False},
     {"dual_channel": False}, {"gated_distillation": False}, {"asymmetric_injection": False},

@@ -41,4 +41,11 @@ class ModelConfig:
     theta_conf: float = 0.2  # qualification: |sigmoid(z_ind) - 0.5| > theta_conf
     lambda_kd: float = 0.005  # λ (eq. 11)
     reliability_aux_weight: float = 0.1  # trains the α_distill head on teacher correctness
+    # Fusion dynamics (the paper is silent; docs/models.md has the measurements).
+    # α_fusion at initialisation (the bias of its head): 0.1 lets the individual channel lead
+    # and the gate open where the group channel helps; 0.5 (an unbiased head) let the two
+    # channels compete from the start and ChoirRec trailed base on 3 seeds of 3.
+    fusion_init_alpha: float = 0.1
+    # weight of a BCE on z_ind and one on z_grp alone, added to eq. 11 (0 = the paper's loss)
+    channel_aux_weight: float = 0.0
     extra: dict = field(default_factory=dict)

@@ -6,7 +6,11 @@ representation -> two MLP layers -> z_grp.
 Asymmetric injection (eq. 6): h_fuse = W2·ReLU(W1[sg(h_mid^grp); h_mid^ind] + b1) + b2 is added
 to the individual channel's first-layer output; sg = stop-gradient, so nothing flows back into
 the group channel. A reliability network on activity features has two heads: α_fusion
-(eq. 10: z = (1 - α)·z_ind + α·z_grp) and α_distill (eq. 9).
+(eq. 10: z = (1 - α)·z_ind + α·z_grp) and α_distill (eq. 9). The α_fusion head starts
+mostly closed (``fusion_init_alpha``, 0.1): with an unbiased head (0.5) the two channels
+competed from the first step, the weaker group logit took 0.4-0.7 of the weight and ChoirRec
+trailed the base model; starting closed, the individual channel learns first and the gate
+opens where the group logit helps (docs/models.md has the measurements).
 """
 
 from __future__ import annotations
@@ -63,6 +67,15 @@ class ChoirRecModel(nn.Module):
         self.grp_out = nn.Linear(h2, 1)
         self.inject = MLP(2 * h1, (h1,), h1) if cfg.asymmetric_injection else None
         self.reliability = MLP(cfg.n_activity_features, (16,), 2)
+        if not 0.0 < cfg.fusion_init_alpha < 1.0:
+            raise ValueError(f"model.fusion_init_alpha={cfg.fusion_init_alpha}: α_fusion is a "
+                             "sigmoid, so its starting value must lie strictly in (0, 1); "
+                             "0.1 is the default")
+        if cfg.channel_aux_weight < 0:
+            raise ValueError(f"model.channel_aux_weight={cfg.channel_aux_weight}: a loss "
+                             "weight must be >= 0 (0 turns the per-channel BCE off)")
+        with torch.no_grad():  # the gate starts mostly closed: see ModelConfig.fusion_init_alpha
+            self.reliability[-1].bias[0] = float(torch.logit(torch.tensor(cfg.fusion_init_alpha)))
 
     def forward(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         target = self.items(b["item_id"], b["category_id"])

@@ -58,6 +58,11 @@ def choirrec_loss(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], cfg:
     teacher_right = ((torch.sigmoid(z_ind.detach()) > 0.5).float() == y).float()
     aux = F.binary_cross_entropy(out["alpha_distill"].clamp(1e-6, 1 - 1e-6), teacher_right)
     total = bce + cfg.lambda_kd * kd + cfg.reliability_aux_weight * aux
+    if cfg.channel_aux_weight > 0:
+        ch = (F.binary_cross_entropy_with_logits(z_ind, y)
+              + F.binary_cross_entropy_with_logits(z_grp, y))
+        total = total + cfg.channel_aux_weight * ch
+        parts["channel_aux"] = float(ch.detach())
     parts.update(kd=float(kd.detach()), reliability_aux=float(aux.detach()),
                  gate_rate=float(gate.mean()))
     return total, parts
