@@ -33,6 +33,16 @@ from choirrec.training.loop import (
 )
 
 
+def trimmed_group_seq(join, length: int):
+    """The same batch join, with the group sequences cut to their first ``length`` positions."""
+    def fn(cols):
+        b = join(cols)
+        for k in ("group_seq_items", "group_seq_cats"):
+            b[k] = b[k][:, :length].contiguous()
+        return b
+    return fn
+
+
 def in_process(run: RunDir, kind: str, batch_size: int, n_batches: int, warmup: int,
                repeats: int, group_seq_length: int = 0) -> float:
     store = load_feature_store(run, with_priors=kind != "base")
@@ -40,13 +50,7 @@ def in_process(run: RunDir, kind: str, batch_size: int, n_batches: int, warmup: 
     samples = run.read_table("data", "samples", "train")
     to_tensors = collate(store)
     if group_seq_length and kind != "base":  # what-if: the cost of shorter group sequences
-        join = to_tensors
-
-        def to_tensors(cols):  # noqa: F811 — the same join, group sequences trimmed
-            b = join(cols)
-            for k in ("group_seq_items", "group_seq_cats"):
-                b[k] = b[k][:, :group_seq_length].contiguous()
-            return b
+        to_tensors = trimmed_group_seq(to_tensors, group_seq_length)
     rates = []
     for r in range(repeats):
         torch.manual_seed(r)

@@ -125,6 +125,11 @@ def test_channel_auxiliary_losses_train_each_channel_alone():
     out["logit"] = out["z_ind"]  # as if α_fusion were 0 everywhere
     choirrec_loss(out, b, dataclasses.replace(cfg, lambda_kd=0.0))[0].backward()
     assert m.grp_out.weight.grad.abs().sum() > 0
+    # the switch is its own: it stays on in the "w/o Gated Distillation" ablation
+    no_kd = dataclasses.replace(cfg, gated_distillation=False)
+    loss, parts = choirrec_loss(out, b, no_kd)
+    assert "kd" not in parts and abs(parts["channel_aux"] - float(want)) < 1e-6
+    assert torch.allclose(loss, bce(out["logit"], y) + 0.5 * want)
 
 
 @pytest.mark.parametrize("ablation", [

@@ -46,23 +46,24 @@ def qualification_gate(z_ind: torch.Tensor, n_buy: torch.Tensor, cfg: ModelConfi
 def choirrec_loss(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], cfg: ModelConfig
                   ) -> tuple[torch.Tensor, dict[str, float]]:
     y = b["label"].float()
-    bce = F.binary_cross_entropy_with_logits(out["logit"], y)
-    parts = {"bce": float(bce.detach())}
-    if "z_grp" not in out or not cfg.gated_distillation:
-        return bce, parts
+    total = F.binary_cross_entropy_with_logits(out["logit"], y)
+    parts = {"bce": float(total.detach())}
+    if "z_grp" not in out:  # a single-tower model: BCE alone
+        return total, parts
     z_ind, z_grp = out["z_ind"], out["z_grp"]
-    per = (margin_distill(z_ind, z_grp, cfg.temperature, cfg.margin)
-           if cfg.distill_loss == "margin" else kl_distill(z_ind, z_grp, cfg.temperature))
-    gate = qualification_gate(z_ind, b["n_buy"], cfg)
-    kd = (gate * out["alpha_distill"].detach() * per).mean()
-    teacher_right = ((torch.sigmoid(z_ind.detach()) > 0.5).float() == y).float()
-    aux = F.binary_cross_entropy(out["alpha_distill"].clamp(1e-6, 1 - 1e-6), teacher_right)
-    total = bce + cfg.lambda_kd * kd + cfg.reliability_aux_weight * aux
-    if cfg.channel_aux_weight > 0:
+    if cfg.gated_distillation:
+        per = (margin_distill(z_ind, z_grp, cfg.temperature, cfg.margin)
+               if cfg.distill_loss == "margin" else kl_distill(z_ind, z_grp, cfg.temperature))
+        gate = qualification_gate(z_ind, b["n_buy"], cfg)
+        kd = (gate * out["alpha_distill"].detach() * per).mean()
+        teacher_right = ((torch.sigmoid(z_ind.detach()) > 0.5).float() == y).float()
+        aux = F.binary_cross_entropy(out["alpha_distill"].clamp(1e-6, 1 - 1e-6), teacher_right)
+        total = total + cfg.lambda_kd * kd + cfg.reliability_aux_weight * aux
+        parts.update(kd=float(kd.detach()), reliability_aux=float(aux.detach()),
+                     gate_rate=float(gate.mean()))
+    if cfg.channel_aux_weight > 0:  # independent of distillation (its own switch)
         ch = (F.binary_cross_entropy_with_logits(z_ind, y)
               + F.binary_cross_entropy_with_logits(z_grp, y))
         total = total + cfg.channel_aux_weight * ch
         parts["channel_aux"] = float(ch.detach())
-    parts.update(kd=float(kd.detach()), reliability_aux=float(aux.detach()),
-                 gate_rate=float(gate.mean()))
     return total, parts
