@@ -53,6 +53,9 @@ class SyntheticConfig:
     # attributes: each field filled with prob sigmoid(fill_bias + fill_slope*zb)
     fill_bias: float = 1.3
     fill_slope: float = 1.1
+    # share of filled attribute values that are uninformative (drawn as a random persona
+    # would declare them), per field; 0 = every filled value follows the user's persona
+    attribute_noise: float = 0.0
     query_rate: float = 0.6  # expected queries per visit
 
 

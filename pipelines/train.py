@@ -29,6 +29,8 @@ FLAGS = [
     flag("--margin", "model.margin", "margin m (eq. 7)", float),
     flag("--fusion-init-alpha", "model.fusion_init_alpha",
          "α_fusion at initialisation, in (0, 1)", float),
+    flag("--group-attention-hidden", "model.group_attention_hidden",
+         "hidden sizes of the group channel's attention MLP, e.g. 16 or 64,32", int_list),
     flag("--channel-aux-weight", "model.channel_aux_weight",
          "weight of each channel's own BCE (0: eq. 11 alone)", float),
 ]

@@ -70,3 +70,21 @@ def test_a_bundle_written_before_attention_pooling_keeps_sum_pooling(tmp_path):
     loaded, _ = read_bundle(fs, str(tmp_path / "m"))
     assert loaded.cfg.attention_pooling == "sum" and loaded.ind.att.pooling == "sum"
     assert CFG.attention_pooling == "mean"
+
+
+def test_a_bundle_written_before_group_attention_hidden_keeps_its_attention_size(tmp_path):
+    # older ChoirRec bundles scored S_G with attention_hidden; loading one must rebuild that
+    # MLP, not today's smaller default (the weights would not fit it)
+    fs = pafs.LocalFileSystem()
+    old = dataclasses.replace(CFG, group_attention_hidden=None)
+    model = build_model("choirrec", old)
+    write_bundle(fs, str(tmp_path / "m"), model, "choirrec", old)
+    spec_path = tmp_path / "m" / "model.json"
+    spec = json.loads(spec_path.read_text())
+    del spec["model_config"]["group_attention_hidden"]  # as written by older versions
+    spec_path.write_text(json.dumps(spec))
+    loaded, _ = read_bundle(fs, str(tmp_path / "m"))
+    assert loaded.cfg.group_attention_hidden is None
+    assert loaded.group.att.score[0].out_features == CFG.attention_hidden[0]
+    new = build_model("choirrec", CFG).group.att.score[0].out_features
+    assert new == CFG.group_attention_hidden[0] != CFG.attention_hidden[0]

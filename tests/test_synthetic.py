@@ -100,3 +100,34 @@ def test_queries_are_noisy_but_on_topic(world_block):
     vocab = {t for leaf in LEAVES for t in leaf.query_terms}
     exact = np.mean([x in vocab for x in q])
     assert 0.35 < exact < 0.8  # mostly clean terms, plenty of modifiers / typos / noise
+
+
+def _retired_share_of_retirees(cfg: SyntheticConfig) -> float:
+    block = generate_block(cfg, build_world(cfg), 1, 2000)
+    stage = {p.persona_id: p.life_stage for p in PERSONAS}
+    retiree = np.array([stage[p] == "retiree"
+                        for p in block.personas.column("persona_id").to_pylist()])
+    occ = np.array(block.users.column("occupation").to_pylist(), dtype=object)
+    filled = retiree & (occ != None)  # noqa: E711 (elementwise over an object array)
+    return float(np.mean(occ[filled] == "retired"))
+
+
+def test_attribute_noise_decouples_attributes_from_the_persona():
+    # retirees always declare "retired" in the default world; with every value noisy the
+    # share falls to what a random persona would declare (1 of the 5 life stages' lists)
+    assert _retired_share_of_retirees(SyntheticConfig(users=2000)) == 1.0
+    noisy = _retired_share_of_retirees(SyntheticConfig(users=2000, attribute_noise=1.0))
+    assert 0.08 < noisy < 0.35
+    half = _retired_share_of_retirees(SyntheticConfig(users=2000, attribute_noise=0.5))
+    assert noisy < half < 0.75
+    with pytest.raises(ValueError, match="attribute_noise"):
+        build_world(SyntheticConfig(attribute_noise=1.5))
+
+
+def test_attribute_noise_leaves_behaviour_alone():
+    base, noisy = SyntheticConfig(users=500), SyntheticConfig(users=500, attribute_noise=0.5)
+    a = generate_block(base, build_world(base), 1, 500)
+    b = generate_block(noisy, build_world(noisy), 1, 500)
+    assert a.personas.equals(b.personas)
+    assert a.events.equals(b.events) and a.queries.equals(b.queries)
+    assert not a.users.equals(b.users)

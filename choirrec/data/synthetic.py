@@ -75,6 +75,9 @@ class World:
 
 
 def build_world(cfg: SyntheticConfig) -> World:
+    if not 0.0 <= cfg.attribute_noise <= 1.0:
+        raise ValueError(f"data.synthetic.attribute_noise={cfg.attribute_noise}: a share of "
+                         "attribute values, so it must lie in [0, 1] (0: no noise)")
     rng = np.random.default_rng([cfg.seed, 0])
     aff = affinity_matrix(cfg.seed)
     n_items = cfg.items_per_leaf
@@ -149,7 +152,8 @@ _P_FEMALE = np.array([INTERESTS[p.interest][1] for p in PERSONAS])
 _P_AGE = np.array([LIFE_STAGES[s]["age"] for s in _P_STAGE])
 
 
-def _attributes(rng, persona: np.ndarray, z: np.ndarray, cfg: SyntheticConfig):
+def _persona_attributes(rng, persona: np.ndarray) -> dict[str, np.ndarray]:
+    """Attribute values as each persona would declare them (before noise and missingness)."""
     n = persona.size
     age = rng.integers(_P_AGE[persona, 0], _P_AGE[persona, 1] + 1).astype(np.float64)
     band_edges = np.array([b for b, _ in AGE_BANDS])
@@ -165,6 +169,28 @@ def _attributes(rng, persona: np.ndarray, z: np.ndarray, cfg: SyntheticConfig):
         occ[m] = np.array(occs, dtype=object)[rng.integers(0, len(occs), m.sum())]
         city[m] = rng.choice(np.arange(1, 6), m.sum(), p=CITY_TIER_P[_P_PRICE[pid]])
         cons[m] = rng.choice(np.arange(1, 6), m.sum(), p=CONSUMPTION_P[_P_PRICE[pid]])
+    return {"age": age, "band": band, "gender": gender, "occupation": occ, "city_tier": city,
+            "consumption_level": cons}
+
+
+def _attributes(rng, persona: np.ndarray, z: np.ndarray, cfg: SyntheticConfig):
+    n = persona.size
+    a = _persona_attributes(rng, persona)
+    if cfg.attribute_noise > 0:
+        # Declared attributes that say nothing about the persona (a shared or gifted
+        # account, a default left in place): each field independently takes the value a
+        # random persona would give. Drawn only when the knob is on, so the default world's
+        # random stream, and every figure measured on it, is unchanged; a spawned stream
+        # (which does not advance rng) keeps behaviour identical at every noise level.
+        noise = rng.spawn(1)[0]
+        decoy = _persona_attributes(noise, noise.integers(0, len(PERSONAS), n))
+        for fields in (("age", "band"), ("gender",), ("occupation",), ("city_tier",),
+                       ("consumption_level",)):
+            m = noise.random(n) < cfg.attribute_noise
+            for f in fields:
+                a[f][m] = decoy[f][m]
+    age, band, gender, occ = a["age"], a["band"], a["gender"], a["occupation"]
+    city, cons = a["city_tier"], a["consumption_level"]
     fill_p = _sigmoid(cfg.fill_bias + cfg.fill_slope * z)
     masks = {f: rng.random(n) < fill_p for f in ("gender", "age", "city_tier", "occupation",
                                                  "consumption_level")}

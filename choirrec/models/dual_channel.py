@@ -34,7 +34,9 @@ class GroupFeatures(nn.Module):
             if cfg.use_group_id else None
         self.attrs = AttributeEmbedding(cfg.attr_cardinalities, cfg.dim) \
             if cfg.use_group_attrs else None
-        self.att = TargetAttention(items.out_dim, cfg.attention_hidden, cfg.attention_pooling) \
+        hidden = cfg.attention_hidden if cfg.group_attention_hidden is None \
+            else cfg.group_attention_hidden
+        self.att = TargetAttention(items.out_dim, tuple(hidden), cfg.attention_pooling) \
             if cfg.use_group_seq else None
         self.out_dim = ((cfg.dim if self.gid else 0) + (self.attrs.out_dim if self.attrs else 0)
                         + (items.out_dim if self.att else 0))
