@@ -81,6 +81,10 @@ def test_groups_stage_report_and_semantic_beats_random(embedded_world, tmp_path)
     rnd_nmi = r_rep["levels"]["level_1"]["personas"]["nmi"]
     assert sem_nmi > rnd_nmi + 0.1, (sem_nmi, rnd_nmi)
     assert lv1["personas"]["purity"] > r_rep["levels"]["level_1"]["personas"]["purity"]
+    # random groups ignore activity: a light user's mates are light at the base rate
+    mix = r_rep["levels"]["level_1"]["activity_mixing"]
+    assert abs(mix["low_mates_of_low"] - mix["low_share"]) < 0.05, mix
+    assert set(lv1["activity_mixing"]) >= {"low_mates_of_low", "same_persona_low"}
 
 
 def test_k_is_scaled_down_for_few_users(embedded_world, tmp_path, caplog):

@@ -80,3 +80,44 @@ def persona_agreement(g: np.ndarray, persona: np.ndarray) -> dict[str, float]:
     np.maximum.at(best, pg, cnt)
     return {"nmi": float(normalized_mutual_info_score(persona, g)),
             "purity": float(best.sum() / g.size)}
+
+
+def _mate_share(g: np.ndarray, flag: np.ndarray) -> np.ndarray:
+    """Per user: the share of *other* members of its group for whom ``flag`` holds."""
+    size = np.bincount(g)
+    hits = np.bincount(g, weights=flag.astype(np.float64))
+    mates = size[g] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(mates > 0, (hits[g] - flag) / np.maximum(mates, 1), np.nan)
+
+
+def _nanmean(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
+def activity_mixing(g: np.ndarray, low: np.ndarray, persona: np.ndarray | None = None
+                    ) -> dict[str, float]:
+    """Do light users share groups with heavy ones, and do they get the right persona?
+
+    ChoirRec's premise is that a light user borrows the behaviour of semantically similar
+    *heavy* users; groups that sort users by how much history they have (e.g. because a
+    profile states its own purchase count) defeat it. ``low_mates_of_low`` is the mean share
+    of low-activity users among a low-activity user's group mates (``low_share`` when
+    groups ignore activity, 1 when they segregate it); with personas, ``same_persona_*`` is
+    the mean share of group mates with the user's own persona, for light users and the rest.
+    Users alone in their group are left out.
+    """
+    low = low.astype(bool)
+    share = _mate_share(g, low)
+    out = {"low_share": float(low.mean()), "low_mates_of_low": _nanmean(share[low]),
+           "low_mates_of_rest": _nanmean(share[~low])}
+    if persona is not None:
+        key = g.astype(np.int64) * (int(persona.max()) + 1) + persona
+        _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        mates = np.bincount(g)[g] - 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            same = np.where(mates > 0, (cnt[inv] - 1) / np.maximum(mates, 1), np.nan)
+        out["same_persona_low"] = _nanmean(same[low])
+        out["same_persona_rest"] = _nanmean(same[~low])
+    return out

@@ -14,6 +14,7 @@ import pyarrow.fs as pafs
 from choirrec.config import GroupsConfig
 from choirrec.grouping.distributed import DistributedRQKMeans
 from choirrec.grouping.report import (
+    activity_mixing,
     attribute_consistency,
     group_ids,
     persona_agreement,
@@ -44,13 +45,20 @@ def parquet_files(run: RunDir, stage: str) -> list[str]:
 
 
 def quality_report(run: RunDir, codes: np.ndarray, user_ids: np.ndarray) -> dict:
-    """Per level: sizes, attribute consistency, top-50 share, persona agreement (if known)."""
+    """Per level: sizes, attribute consistency, top-50 share, persona agreement (if known),
+    and how light and heavy users mix in groups."""
     users = run.read_table("data", "users")
     users = users.take(pc.index_in(pa.array(user_ids), users.column("user_id")))
     split_ts = int(run.read_json("data", "dataset.json")["split"]["valid_start"])
     ev = run.dataset("data", "events").to_table(
         columns=["user_id", "category_id"],
         filter=(pc.field("behavior") == "buy") & (pc.field("ts") < split_ts))
+    low = None
+    if run.fs.get_file_info(run.path("data", "user_activity")).type == pafs.FileType.Directory:
+        a = run.read_table("data", "user_activity")
+        idx = pc.index_in(pa.array(user_ids), a.column("user_id"))
+        if idx.null_count == 0:
+            low = a.take(idx).column("low_activity").to_numpy(zero_copy_only=False)
     personas = None
     if run.fs.get_file_info(run.path("data", "personas")).type == pafs.FileType.Directory:
         p = run.read_table("data", "personas")
@@ -67,6 +75,8 @@ def quality_report(run: RunDir, codes: np.ndarray, user_ids: np.ndarray) -> dict
         d["attribute_consistency_mean"] = float(np.mean(list(cons.values()))) if cons else None
         if personas is not None:
             d["personas"] = persona_agreement(g, personas)
+        if low is not None:
+            d["activity_mixing"] = activity_mixing(g, low, personas)
         levels[f"level_{level}"] = d
     return levels
 
@@ -131,6 +141,13 @@ def format_report(r: dict) -> str:
         extra = ""
         if "personas" in d:
             extra = f", persona NMI {d['personas']['nmi']:.3f} purity {d['personas']['purity']:.3f}"
+        mix = d.get("activity_mixing")
+        if mix:
+            extra += (f"; low-activity mates of low {mix['low_mates_of_low']:.2f} vs of rest "
+                      f"{mix['low_mates_of_rest']:.2f} (share {mix['low_share']:.2f})")
+            if "same_persona_low" in mix:
+                extra += (f", same-persona mates low {mix['same_persona_low']:.2f} / rest "
+                          f"{mix['same_persona_rest']:.2f}")
         cm = d["attribute_consistency_mean"]
         lines.append(f"  {name}: {d['sizes']['groups']:,} groups (median size "
                      f"{d['sizes']['median']:g}), attribute consistency "
