@@ -6,9 +6,10 @@
 In-process: the framework-free loop (feature join + forward + backward + Adagrad) over the
 same ``--batches`` shuffled batches of the train split, after ``--warmup`` batches, repeated
 ``--repeats`` times with base and choirrec alternating, so the drift of a shared machine
-hits both (rates: median; cost ratio: median of the per-repeat ratios). ``--ray``: one epoch through Ray Train (1 worker), which adds
-Ray Data streaming and reporting. Target (model issue): choirrec costs <= 2x base per sample.
-Prints one JSON object and a table.
+hits both (rates: median; cost ratio: median of the per-repeat ratios). ``--ray``: one
+epoch through Ray Train (1 worker), which adds Ray Data streaming and reporting.
+Target (model issue): choirrec costs <= 2x base per sample. Prints one JSON object and a
+table.
 """
 
 from __future__ import annotations
