@@ -47,9 +47,10 @@ def trimmed_group_seq(join, length: int):
 
 
 def _setup(run: RunDir, kind: str, group_seq_length: int,
-           group_attention_hidden: tuple[int, ...] | None) -> tuple:
+           group_attention_hidden: list[int] | None) -> tuple:
     store = load_feature_store(run, with_priors=kind != "base")
-    over = {"group_attention_hidden": group_attention_hidden} if group_attention_hidden else {}
+    over = {"group_attention_hidden": tuple(group_attention_hidden)} \
+        if group_attention_hidden else {}
     cfg = model_config(store, run, **over)
     to_tensors = collate(store)
     if group_seq_length and kind != "base":  # what-if: the cost of shorter group sequences
@@ -71,7 +72,7 @@ def _time_once(samples, setup: tuple, kind: str, batch_size: int, n_batches: int
 
 
 def in_process(run: RunDir, batch_size: int, n_batches: int, warmup: int, repeats: int,
-               group_seq_length: int = 0, group_attention_hidden: tuple[int, ...] | None = None
+               group_seq_length: int = 0, group_attention_hidden: list[int] | None = None
                ) -> dict[str, list[float]]:
     """samples/s per repeat for base and choirrec, timed alternately (base, choirrec, base,
     ...) on the same batches, so drift of this shared machine hits both models alike; the
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "torch_threads": torch.get_num_threads(), "samples_per_s": {}}
     if not a.ray_only:
         rates = in_process(run, a.batch_size, a.batches, a.warmup, a.repeats,
-                           a.group_seq_length, tuple(a.group_attention_hidden or ()) or None)
+                           a.group_seq_length, a.group_attention_hidden)
         out["samples_per_s"] = {k: statistics.median(v) for k, v in rates.items()}
         out["samples_per_s_per_repeat"] = rates
         out["cost_ratio_choirrec_vs_base"] = statistics.median(

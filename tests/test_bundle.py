@@ -59,15 +59,21 @@ def test_price_buckets_travel_with_the_weights(tmp_path):
         model.items.set_item_prices(np.zeros(4, np.int64))
 
 
-def test_a_bundle_written_before_attention_pooling_keeps_sum_pooling(tmp_path):
+def _load_as_written_before(tmp_path, kind: str, cfg, field: str):
+    """Write a bundle, drop ``field`` from its spec as versions before that field did, and
+    read it back."""
     fs = pafs.LocalFileSystem()
-    model = build_model("base", CFG)
-    write_bundle(fs, str(tmp_path / "m"), model, "base", CFG)
+    write_bundle(fs, str(tmp_path / "m"), build_model(kind, cfg), kind, cfg)
     spec_path = tmp_path / "m" / "model.json"
     spec = json.loads(spec_path.read_text())
-    del spec["model_config"]["attention_pooling"]  # as written by older versions
+    del spec["model_config"][field]
     spec_path.write_text(json.dumps(spec))
     loaded, _ = read_bundle(fs, str(tmp_path / "m"))
+    return loaded
+
+
+def test_a_bundle_written_before_attention_pooling_keeps_sum_pooling(tmp_path):
+    loaded = _load_as_written_before(tmp_path, "base", CFG, "attention_pooling")
     assert loaded.cfg.attention_pooling == "sum" and loaded.ind.att.pooling == "sum"
     assert CFG.attention_pooling == "mean"
 
@@ -75,15 +81,8 @@ def test_a_bundle_written_before_attention_pooling_keeps_sum_pooling(tmp_path):
 def test_a_bundle_written_before_group_attention_hidden_keeps_its_attention_size(tmp_path):
     # older ChoirRec bundles scored S_G with attention_hidden; loading one must rebuild that
     # MLP, not today's smaller default (the weights would not fit it)
-    fs = pafs.LocalFileSystem()
     old = dataclasses.replace(CFG, group_attention_hidden=None)
-    model = build_model("choirrec", old)
-    write_bundle(fs, str(tmp_path / "m"), model, "choirrec", old)
-    spec_path = tmp_path / "m" / "model.json"
-    spec = json.loads(spec_path.read_text())
-    del spec["model_config"]["group_attention_hidden"]  # as written by older versions
-    spec_path.write_text(json.dumps(spec))
-    loaded, _ = read_bundle(fs, str(tmp_path / "m"))
+    loaded = _load_as_written_before(tmp_path, "choirrec", old, "group_attention_hidden")
     assert loaded.cfg.group_attention_hidden is None
     assert loaded.group.att.score[0].out_features == CFG.attention_hidden[0]
     new = build_model("choirrec", CFG).group.att.score[0].out_features

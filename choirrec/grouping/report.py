@@ -82,13 +82,11 @@ def persona_agreement(g: np.ndarray, persona: np.ndarray) -> dict[str, float]:
             "purity": float(best.sum() / g.size)}
 
 
-def _mate_share(g: np.ndarray, flag: np.ndarray) -> np.ndarray:
-    """Per user: the share of *other* members of its group for whom ``flag`` holds."""
-    size = np.bincount(g)
-    hits = np.bincount(g, weights=flag.astype(np.float64))
-    mates = size[g] - 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(mates > 0, (hits[g] - flag) / np.maximum(mates, 1), np.nan)
+def _share_of_mates(g: np.ndarray, matching_mates: np.ndarray) -> np.ndarray:
+    """Per user: ``matching_mates`` (how many *other* members of its group match it in
+    some way) over its number of group mates; NaN for a user alone in its group."""
+    mates = np.bincount(g)[g] - 1
+    return np.where(mates > 0, matching_mates / np.maximum(mates, 1), np.nan)
 
 
 def _nanmean(x: np.ndarray) -> float:
@@ -109,15 +107,14 @@ def activity_mixing(g: np.ndarray, low: np.ndarray, persona: np.ndarray | None =
     Users alone in their group are left out.
     """
     low = low.astype(bool)
-    share = _mate_share(g, low)
+    light_in_group = np.bincount(g, weights=low.astype(np.float64))
+    share = _share_of_mates(g, light_in_group[g] - low)
     out = {"low_share": float(low.mean()), "low_mates_of_low": _nanmean(share[low]),
            "low_mates_of_rest": _nanmean(share[~low])}
     if persona is not None:
         key = g.astype(np.int64) * (int(persona.max()) + 1) + persona
         _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-        mates = np.bincount(g)[g] - 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            same = np.where(mates > 0, (cnt[inv] - 1) / np.maximum(mates, 1), np.nan)
+        same = _share_of_mates(g, cnt[inv] - 1)
         out["same_persona_low"] = _nanmean(same[low])
         out["same_persona_rest"] = _nanmean(same[~low])
     return out
