@@ -124,6 +124,10 @@ class ProfileConfig:
     max_queries: int = 15
     max_text_len: int = 60  # cap on any user-controlled string (queries, names)
     max_users: int | None = None  # a deterministic sample (smallest user hashes) for LLM runs
+    # Template backend: fill the interest list of users with fewer purchased categories than
+    # this from shoppers like them (choirrec/profiles/interest_prior.py); 0 = off.
+    infer_interests: int = 5
+    interest_smoothing: float = 20.0  # pseudo-counts at the base rate per attribute value
     users_per_shard: int = 10_000  # unit of resumption; LLM backends use llm_users_per_shard
     llm_users_per_shard: int = 32
     concurrency: int = 2  # Ray Data actors

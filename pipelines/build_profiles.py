@@ -19,6 +19,11 @@ FLAGS = [
     flag("--llm-model", "profiles.llm_cpu.model", "pinned GGUF name"),
     flag("--llm-model-path", "profiles.llm_cpu.model_path", "any GGUF file"),
     flag("--vllm-model", "profiles.vllm.model", "vLLM model"),
+    flag("--infer-interests", "profiles.infer_interests",
+         "template: fill sparse users' interest lists to N categories from similar shoppers "
+         "(0 = off)", int),
+    flag("--interest-smoothing", "profiles.interest_smoothing",
+         "pseudo-counts at the base rate per attribute value / co-purchase row", float),
 ]
 
 

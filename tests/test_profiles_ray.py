@@ -1,5 +1,6 @@
 """Profiles and embeddings on Ray Data: complete, incremental, resumable."""
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -18,6 +19,7 @@ from choirrec.profiles.stage import (
 )
 from choirrec.run_dir import RunDir
 from choirrec.schema import EMBEDDINGS, PROFILES, validate_table
+from choirrec.serving.cold_start import load_interest_prior, profile_from_attributes
 from choirrec.shards import n_shards_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
@@ -53,6 +55,35 @@ def test_template_profiles_and_minilm_embeddings(world):
     e2 = embed_profiles(EmbedConfig(users_per_shard=300), run, force=True)
     assert e2["reused"] == 600 and e2["embedded"] == 0
     assert run.read_table("embeddings").sort_by("user_id").equals(emb.sort_by("user_id"))
+
+
+def test_sparse_users_get_inferred_interests_and_serving_renders_them_alike(world, tmp_path):
+    _, run = world
+    m = build_profiles(PCFG, run)
+    assert m["infer_interests"] == PCFG.infer_interests == 5
+    texts = run.read_table("profiles").column("profile").to_pylist()
+    interests = [t.split("\n")[1] for t in texts]
+    guessed = [t for t in interests if "inferred from similar shoppers" in t]
+    assert len(guessed) > 50
+    for t in interests:
+        if "inferred" not in t:  # a full list of 5 bought categories, or no evidence at all
+            assert t.count(",") >= 4 or t.endswith("No purchases on record.") \
+                or "Searches for" in t, t
+    prior, n = load_interest_prior(run)
+    assert n == 5 and prior is not None and len(prior.categories) > 10
+    cold = profile_from_attributes({"gender": "female", "age_band": "25-29"}, prior, n)
+    assert "top categories:" in cold and "no purchases on record" in cold
+    assert cold.split("\n")[1].count(",") >= 4  # five inferred categories
+
+    # switched off: the old wording, no prior in the artifact, serving falls back alike
+    other = RunDir(str(tmp_path / "off"))
+    shutil.copytree(run.path("data"), other.path("data"))
+    off = dataclasses.replace(PCFG, infer_interests=0)
+    assert build_profiles(off, other)["infer_interests"] == 0
+    assert not any("inferred" in t for t in other.read_table("profiles").column("profile")
+                   .to_pylist())
+    assert load_interest_prior(other) == (None, 0)
+    assert "inferred" not in profile_from_attributes({"gender": "female"}, None, 0)
 
 
 def test_prompt_hash_is_recorded_per_user(world):

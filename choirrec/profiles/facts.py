@@ -63,6 +63,11 @@ def _window_of(age_days: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
     return np.where(idx < len(windows), idx, -1)
 
 
+def in_windows(ts: np.ndarray, split_ts: int, windows: tuple[int, ...]) -> np.ndarray:
+    """True for events the profile's purchase windows cover (before the split, not too old)."""
+    return (ts < split_ts) & (_window_of((split_ts - 1 - ts) // DAY, windows) >= 0)
+
+
 def window_names(windows: tuple[int, ...]) -> list[str]:
     out, lo = [], 0
     for w in windows:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import time
 
 import numpy as np
@@ -23,7 +24,13 @@ import ray
 
 from choirrec.config import EmbedConfig, ProfileConfig
 from choirrec.profiles import template
-from choirrec.profiles.facts import CategoryInfo, user_facts
+from choirrec.profiles.facts import CategoryInfo, in_windows, user_facts
+from choirrec.profiles.interest_prior import (
+    INTEREST_PRIOR_FILE,
+    InterestPrior,
+    PriorCounts,
+    count_shard,
+)
 from choirrec.profiles.prompt import PROMPT_VERSION, build_messages, parse_profile, prompt_sha256
 from choirrec.resources import (
     check_actor_budget,
@@ -84,6 +91,7 @@ class ProfileJob:
     info: CategoryInfo
     split_ts: int
     store: ShardStore
+    prior: InterestPrior | None = None  # None: no inferred interests (infer_interests = 0)
 
 
 def shard_prompts(long: pa.Table, job: ProfileJob) -> tuple[list[dict], pa.Table]:
@@ -92,6 +100,9 @@ def shard_prompts(long: pa.Table, job: ProfileJob) -> tuple[list[dict], pa.Table
     uids, users, buys, queries = _split_long(long)
     facts = user_facts(uids, users, buys, queries, job.info, job.split_ts, cfg.windows_days,
                        cfg.max_categories_per_window, cfg.max_queries)
+    if job.prior is not None and cfg.infer_interests > 0:
+        add_inferred(facts, users, buys, job.prior, cfg.infer_interests,
+                     job.split_ts, cfg.windows_days)
     msgs = [build_messages(f, cfg.max_text_len) for f in facts]
     table = pa.table({
         "user_id": pa.array(uids, pa.int64()),
@@ -102,12 +113,64 @@ def shard_prompts(long: pa.Table, job: ProfileJob) -> tuple[list[dict], pa.Table
     return facts, table
 
 
+def add_inferred(facts: list[dict], users: pa.Table, buys: pa.Table, prior: InterestPrior,
+                 n_slots: int, split_ts: int, windows: tuple[int, ...]) -> None:
+    """Give each user with fewer than ``n_slots`` purchased categories ``facts["inferred"]``:
+    the prior's best guesses for the empty slots (heavy users' facts are left as they are).
+    Only purchases inside the profile's windows count: the ones the profile shows."""
+    recent = in_windows(buys.column("ts").to_numpy(), split_ts, windows)
+    b_u = buys.column("user_id").to_numpy()[recent]
+    b_c = buys.column("category_id").to_numpy()[recent]
+    order = np.argsort(b_u, kind="stable")
+    b_u, b_c = b_u[order], b_c[order]
+    attrs = {int(r["user_id"]): r for r in users.to_pylist()}
+    for f in facts:
+        u = f["user_id"]
+        lo, hi = np.searchsorted(b_u, [u, u + 1])
+        bought = sorted(set(b_c[lo:hi].tolist()))
+        free = n_slots - len(bought)
+        if free <= 0:
+            continue
+        ranked = prior.rank(attrs.get(u, {}), bought, free)
+        f["inferred"] = [prior.label(c) for c in ranked]
+
+
+def template_model(job: ProfileJob) -> str:
+    """The template's model id; with inferred interests it names the prior's content, so a
+    resumed or incremental run never reuses a profile rendered from a different prior."""
+    if job.prior is None or job.cfg.infer_interests <= 0:
+        return template.MODEL
+    return f"{template.MODEL}+prior-{job.cfg.infer_interests}-{job.prior.digest()[:12]}"
+
+
+def fit_interest_prior(long: ray.data.Dataset, info: CategoryInfo,
+                       smoothing: float) -> InterestPrior:
+    """Per-shard partial counts on Ray Data, summed on the driver (small: C x C + C x values)."""
+    categories = np.unique(info.item_category)
+
+    def count(t: pa.Table) -> pa.Table:
+        _, users, buys, _ = _split_long(t)
+        c = count_shard(users, buys, categories)
+        return pa.table({"counts": [pickle.dumps(c)]})
+
+    total = PriorCounts.empty(categories)
+    for block in nonempty_blocks(long.groupby("shard").map_groups(
+            count, batch_format="pyarrow", num_cpus=0.25)):
+        for b in block.column("counts").to_pylist():
+            total = total.add(pickle.loads(b))
+    log.info("interest prior: %d purchases by %d buyers over %d categories",
+             int(total.buys.sum()), total.n_buyers, len(categories))
+    labels = {int(c): info.label(int(c)) for c in categories}
+    return InterestPrior.from_counts(total, smoothing, labels)
+
+
 class ProfileShardWorker:
     """Ray Data actor: one shard of users -> profiles, written atomically to staging."""
 
     def __init__(self, job: ProfileJob):
         self.job = job
         self.gen = None
+        self._template_model = template_model(job)
         if job.cfg.backend == "llm-cpu":
             from choirrec.profiles.llm_cpu import LlmCpuGenerator
 
@@ -115,7 +178,7 @@ class ProfileShardWorker:
 
     @property
     def model(self) -> str:
-        return self.gen.model if self.gen is not None else template.MODEL
+        return self.gen.model if self.gen is not None else self._template_model
 
     def _generate(self, messages: list[dict], fallback: str) -> tuple[str, str, str, int]:
         """(profile, backend, status, tokens); malformed answers are retried, then replaced."""
@@ -237,11 +300,20 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
     log.info("profiles: backend=%s, %d users in %d shards (%d already done, resuming)",
              cfg.backend, selected.size, n_shards, len(done))
     info = CategoryInfo.from_items(run.read_table("data", "items"))
-    job = ProfileJob(cfg, info, split_ts, store)
     sel = None if cfg.max_users is None else selected
     t0 = time.perf_counter()
     summaries: list[pa.Table] = []
     if todo:
+        prior = None
+        if cfg.infer_interests > 0:  # from every user's purchases, also when resuming/sampling
+            prior = fit_interest_prior(
+                _long_inputs(run, split_ts, n_shards, None, list(range(n_shards))),
+                info, cfg.interest_smoothing)
+            tmp = f"{store.staging}/.tmp-{INTEREST_PRIOR_FILE}"
+            with run.fs.open_output_stream(tmp) as f:
+                f.write(prior.to_bytes())
+            run.fs.move(tmp, f"{store.staging}/{INTEREST_PRIOR_FILE}")
+        job = ProfileJob(cfg, info, split_ts, store, prior)
         long = _long_inputs(run, split_ts, n_shards, sel, todo)
         if cfg.backend == "vllm":
             summaries = _profiles_vllm(long, job, n_shards)
@@ -256,6 +328,7 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
     s = pa.concat_tables(summaries) if summaries else None
     summary = {
         "backend": cfg.backend, "prompt_version": PROMPT_VERSION, "users": int(selected.size),
+        "infer_interests": cfg.infer_interests,  # > 0: INTEREST_PRIOR_FILE is in the artifact
         "n_shards": n_shards, "shards_resumed": len(done),
         **({k: int(pc.sum(s.column(k)).as_py()) for k in
             ("reused", "generated", "retried", "fallback", "tokens")} if s else {}),

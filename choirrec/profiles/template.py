@@ -12,7 +12,7 @@ from collections import Counter
 
 from choirrec.profiles.prompt import SECTIONS
 
-MODEL = "template-v1"
+MODEL = "template-v2"
 
 
 def _identity(a: dict) -> str:
@@ -46,11 +46,23 @@ def render(facts: dict) -> str:
                 l1[c["l1"]] += c["count"]
             if c["price_tier"] != "unknown":
                 tiers[c["price_tier"]] += c["count"]
-    if cats:
-        recent = [c["category"] for c in windows[0]["categories"]][:4] if windows else []
+    inferred = facts.get("inferred") or []
+    guessed = [c["category"] for c in inferred]
+    if cats or inferred:
+        # Inferred categories complete the list in a buyer's words, so the embedding places a
+        # sparse user among the buyers it resembles rather than among other sparse users.
+        for c in inferred:
+            if c.get("l1"):
+                l1[c["l1"]] += 0.5
+        top = [k for k, _ in cats.most_common(5)] + guessed
         interests = (f"Buys mostly in {', '.join(k for k, _ in l1.most_common(3))}; "
                      if l1 else "")
-        interests += "top categories: " + ", ".join(k for k, _ in cats.most_common(5)) + "."
+        interests += "top categories: " + ", ".join(top)
+        interests += (f" (the last {len(guessed)} inferred from similar shoppers)."
+                      if guessed and cats else
+                      " (inferred from similar shoppers; no purchases on record)."
+                      if guessed else ".")
+        recent = [c["category"] for c in windows[0]["categories"]][:4] if windows else []
         if recent:
             interests += " Recently: " + ", ".join(recent) + "."
     else:
@@ -59,7 +71,8 @@ def render(facts: dict) -> str:
         interests += " Searches for " + ", ".join(facts["searches"][:6]) + "."
     n = facts["n_purchases"]
     level = a.get("consumption_level")
-    philosophy = (f"{n} purchases in the last year" if n else "No purchase history yet")
+    philosophy = (f"{n} purchases in the last year" if n else
+                  "Price preference not yet known" if inferred else "No purchase history yet")
     if tiers:
         philosophy += f", mostly {tiers.most_common(1)[0][0]}-priced items"
     if level is not None:

@@ -1,7 +1,8 @@
 """Groups for users the system has never seen (§4.2.2 applied online).
 
 A profile text in the request — or, failing that, one rendered from the attributes in the
-request by the template renderer — is embedded with the run's embedder and encoded with the
+request by the template renderer, with the interests the run's profiles inferred for
+attribute-only users (the interest prior saved next to the profiles) — is embedded with the run's embedder and encoded with the
 saved RQ-KMeans codebooks, exactly as the offline users were. If the run's embedder cannot
 embed text (the behavioural embedder needs a purchase history) or nothing is supplied, the
 population prior is used. Never raises for a missing hint: that is a normal cold start.
@@ -14,8 +15,10 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
+import pyarrow.fs as pafs
 
 from choirrec.grouping.rq_kmeans import RQKMeans
+from choirrec.profiles.interest_prior import INTEREST_PRIOR_FILE, InterestPrior
 from choirrec.profiles.template import render
 from choirrec.run_dir import RunDir
 
@@ -31,10 +34,26 @@ def rq_encode(codebooks: np.ndarray, x: np.ndarray) -> np.ndarray:
     return rq.encode(x).astype(np.int64)
 
 
-def profile_from_attributes(attrs: dict) -> str:
-    """The template profile of a user known only by attributes (no purchases, no searches)."""
-    return render({"attributes": {k: v for k, v in attrs.items() if v is not None},
-                   "purchases": [], "searches": [], "n_purchases": 0})
+def profile_from_attributes(attrs: dict, prior: InterestPrior | None = None,
+                            infer_interests: int = 0) -> str:
+    """The template profile of a user known only by attributes (no purchases, no searches),
+    rendered as the offline stage rendered such users (same prior, same number of slots)."""
+    attrs = {k: v for k, v in attrs.items() if v is not None}
+    facts = {"attributes": attrs, "purchases": [], "searches": [], "n_purchases": 0}
+    if prior is not None and infer_interests > 0:
+        facts["inferred"] = [prior.label(c) for c in prior.rank(attrs, [], infer_interests)]
+    return render(facts)
+
+
+def load_interest_prior(run: RunDir) -> tuple[InterestPrior | None, int]:
+    """The run's interest prior and slot count, or (None, 0) for runs written without one."""
+    m = run.manifest("profiles") or {}
+    n = int(m.get("infer_interests", 0) or 0)
+    path = run.path("profiles", INTEREST_PRIOR_FILE)
+    if n <= 0 or run.fs.get_file_info(path).type != pafs.FileType.File:
+        return None, 0
+    with run.fs.open_input_stream(path) as f:
+        return InterestPrior.from_bytes(f.read()), n
 
 
 class GroupAssigner:
@@ -46,6 +65,7 @@ class GroupAssigner:
         emb_m = run.manifest("embeddings") or {}
         self.embedder = str(emb_m.get("embedder", ""))
         self._embed = embed  # injected in tests; else loaded on first use
+        self.prior, self.infer_interests = load_interest_prior(run)
 
     @property
     def can_embed_text(self) -> bool:
@@ -69,7 +89,7 @@ class GroupAssigner:
         if not self.can_embed_text or not (profile or attrs):
             return None, "population"
         text, source = (profile, "profile") if profile else (
-            profile_from_attributes(attrs), "attributes")
+            profile_from_attributes(attrs, self.prior, self.infer_interests), "attributes")
         x = self._embedder()([text])
         if x.shape[1] != self.codebooks.shape[2]:
             log.warning("embedder gives %d dims, codebooks expect %d: population prior",
