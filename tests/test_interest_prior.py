@@ -88,6 +88,11 @@ def test_rank_uses_attributes_and_co_purchase_and_skips_what_was_bought():
     assert 30 not in prior.rank({"gender": "m"}, [30], 3)
     assert prior.rank({}, [], 3) == []  # no evidence: no guess
     assert prior.rank({"gender": "unseen value"}, [], 3) == []
+    # fill: only the free slots of an n-long list, labelled for the template
+    assert [c["category"] for c in prior.fill({"gender": "m"}, [], 2)] == ["category 30",
+                                                                          "category 40"]
+    assert len(prior.fill({}, [30], 2)) == 1
+    assert prior.fill({"gender": "m"}, [10, 20], 2) == []  # the list is already full
 
 
 def test_storage_round_trip_keeps_ranking_and_digest():

@@ -187,6 +187,13 @@ class InterestPrior:
         order = np.lexsort((self.categories, -score))
         return [int(self.categories[i]) for i in order[:top_n] if np.isfinite(score[i])]
 
+    def fill(self, attributes: dict, bought: list[int], n_slots: int) -> list[dict]:
+        """Labelled guesses for the slots of an ``n_slots``-long interest list that ``bought``
+        (distinct category ids) leaves free; empty when it is full. The one rule the offline
+        profiles and serving's cold starts share."""
+        free = n_slots - len(bought)
+        return [self.label(c) for c in self.rank(attributes, bought, free)] if free > 0 else []
+
     def label(self, category_id: int) -> dict:
         """``{"category": name, "l1": top-level name or None}`` as the template expects."""
         i = int(np.searchsorted(self.categories, category_id))

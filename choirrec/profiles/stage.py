@@ -101,8 +101,8 @@ def shard_prompts(long: pa.Table, job: ProfileJob) -> tuple[list[dict], pa.Table
     facts = user_facts(uids, users, buys, queries, job.info, job.split_ts, cfg.windows_days,
                        cfg.max_categories_per_window, cfg.max_queries)
     if job.prior is not None and cfg.infer_interests > 0:
-        add_inferred(facts, users, buys, job.prior, cfg.infer_interests,
-                     job.split_ts, cfg.windows_days)
+        add_inferred(facts, buys, job.prior, cfg.infer_interests, job.split_ts,
+                     cfg.windows_days)
     msgs = [build_messages(f, cfg.max_text_len) for f in facts]
     table = pa.table({
         "user_id": pa.array(uids, pa.int64()),
@@ -113,8 +113,8 @@ def shard_prompts(long: pa.Table, job: ProfileJob) -> tuple[list[dict], pa.Table
     return facts, table
 
 
-def add_inferred(facts: list[dict], users: pa.Table, buys: pa.Table, prior: InterestPrior,
-                 n_slots: int, split_ts: int, windows: tuple[int, ...]) -> None:
+def add_inferred(facts: list[dict], buys: pa.Table, prior: InterestPrior, n_slots: int,
+                 split_ts: int, windows: tuple[int, ...]) -> None:
     """Give each user with fewer than ``n_slots`` purchased categories ``facts["inferred"]``:
     the prior's best guesses for the empty slots (heavy users' facts are left as they are).
     Only purchases inside the profile's windows count: the ones the profile shows."""
@@ -123,16 +123,11 @@ def add_inferred(facts: list[dict], users: pa.Table, buys: pa.Table, prior: Inte
     b_c = buys.column("category_id").to_numpy()[recent]
     order = np.argsort(b_u, kind="stable")
     b_u, b_c = b_u[order], b_c[order]
-    attrs = {int(r["user_id"]): r for r in users.to_pylist()}
     for f in facts:
-        u = f["user_id"]
-        lo, hi = np.searchsorted(b_u, [u, u + 1])
-        bought = sorted(set(b_c[lo:hi].tolist()))
-        free = n_slots - len(bought)
-        if free <= 0:
-            continue
-        ranked = prior.rank(attrs.get(u, {}), bought, free)
-        f["inferred"] = [prior.label(c) for c in ranked]
+        lo, hi = np.searchsorted(b_u, [f["user_id"], f["user_id"] + 1])
+        inferred = prior.fill(f["attributes"], sorted(set(b_c[lo:hi].tolist())), n_slots)
+        if inferred:
+            f["inferred"] = inferred
 
 
 def template_model(job: ProfileJob) -> str:

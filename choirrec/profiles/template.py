@@ -58,10 +58,12 @@ def render(facts: dict) -> str:
         interests = (f"Buys mostly in {', '.join(k for k, _ in l1.most_common(3))}; "
                      if l1 else "")
         interests += "top categories: " + ", ".join(top)
-        interests += (f" (the last {len(guessed)} inferred from similar shoppers)."
-                      if guessed and cats else
-                      " (inferred from similar shoppers; no purchases on record)."
-                      if guessed else ".")
+        if not guessed:
+            interests += "."
+        elif cats:
+            interests += f" (the last {len(guessed)} inferred from similar shoppers)."
+        else:
+            interests += " (inferred from similar shoppers; no purchases on record)."
         recent = [c["category"] for c in windows[0]["categories"]][:4] if windows else []
         if recent:
             interests += " Recently: " + ", ".join(recent) + "."

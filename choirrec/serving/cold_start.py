@@ -2,8 +2,9 @@
 
 A profile text in the request — or, failing that, one rendered from the attributes in the
 request by the template renderer, with the interests the run's profiles inferred for
-attribute-only users (the interest prior saved next to the profiles) — is embedded with the run's embedder and encoded with the
-saved RQ-KMeans codebooks, exactly as the offline users were. If the run's embedder cannot
+attribute-only users (the interest prior saved next to the profiles) — is embedded with the
+run's embedder and encoded with the saved RQ-KMeans codebooks, exactly as the offline users
+were. If the run's embedder cannot
 embed text (the behavioural embedder needs a purchase history) or nothing is supplied, the
 population prior is used. Never raises for a missing hint: that is a normal cold start.
 """
@@ -40,8 +41,8 @@ def profile_from_attributes(attrs: dict, prior: InterestPrior | None = None,
     rendered as the offline stage rendered such users (same prior, same number of slots)."""
     attrs = {k: v for k, v in attrs.items() if v is not None}
     facts = {"attributes": attrs, "purchases": [], "searches": [], "n_purchases": 0}
-    if prior is not None and infer_interests > 0:
-        facts["inferred"] = [prior.label(c) for c in prior.rank(attrs, [], infer_interests)]
+    if prior is not None:
+        facts["inferred"] = prior.fill(attrs, [], infer_interests)
     return render(facts)
 
 
