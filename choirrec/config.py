@@ -175,6 +175,13 @@ class PriorsConfig:
     top_categories: int = 10  # K of §4.3.3
     items_per_category: int = 3
     sequence_length: int = 30
+    # Group sequences are point-in-time: one snapshot per this many days, each built from
+    # purchases strictly before it, and a sample sees the latest snapshot at or before its
+    # timestamp (what a daily refresh gives in production). Without it the sequence holds
+    # the training samples' own purchases: a label leak the model learns and the test day
+    # lacks (docs/groups.md). 0 = one static snapshot as of the validation start (the leaky
+    # behaviour before 2026-11-30, kept to measure the difference).
+    sequence_snapshot_days: int = 1
     num_partitions: int = 8  # hash partitions of the Ray Data joins / groupbys
 
 

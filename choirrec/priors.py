@@ -10,8 +10,15 @@ the paper's: it keeps sparse groups' priors stable (DESIGN.md §3).
 * group attributes (§4.3.2): per group, the mode of each discrete attribute and the mean of each
   continuous one over the members that have it; :func:`complete_attributes` fills a user's
   missing fields from their group.
-* group sequences (§4.3.3): the top-K categories by members' training-window purchases, the
-  most popular items in each, ordered by their mean purchase time within the group.
+* group sequences (§4.3.3): the top-K categories by members' purchases, the most popular
+  items in each, ordered by their mean purchase time within the group. They are
+  **point-in-time**: one snapshot per day (``sequence_snapshot_days``) from the first training
+  sample's day to the test days, each built from purchases strictly before its ``as_of``, and
+  a sample reads the latest snapshot at or before its own timestamp
+  (:class:`choirrec.training.features.FeatureStore`). A single sequence from the whole training
+  window would contain the training samples' own purchases — 74% of Taobao's training
+  positives had their item in their group's sequence against 1% on the test day — a leak
+  the model learns and the test day lacks (docs/groups.md).
 
 Both run on Ray Data: assignments are joined with users / purchases on ``user_id``, exploded to
 one row per (user, level), and reduced with ``groupby(group_key).map_groups``.
@@ -34,6 +41,12 @@ from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import USER_ATTRIBUTES
 
 log = logging.getLogger(__name__)
+DAY = 86_400
+MAX_SNAPSHOTS = 400
+_EMPTY_SNAPSHOTS = pa.schema([
+    ("group_key", pa.string()), ("level", pa.int8()), ("n_purchases", pa.int64()),
+    ("item_ids", pa.list_(pa.int64())), ("category_ids", pa.list_(pa.int64())),
+    ("as_of", pa.int64())]).empty_table()
 
 
 def keys_at(codes: np.ndarray, level: int) -> list[str]:
@@ -64,14 +77,29 @@ def user_groups(assignments: pa.Table, min_group_size: int) -> pa.Table:
         "group_level", pa.array(lv, pa.int8()))
 
 
-def _explode_levels(t: pa.Table, m: int) -> pa.Table:
-    """One row per (row, level) with that level's ``group_key``."""
+def usable_groups(codes: np.ndarray, min_group_size: int) -> set[str]:
+    """Keys of the level >= 2 groups that backoff can pick (>= ``min_group_size`` members,
+    offline or for a cold-start user); level-1 groups are always usable."""
+    keys: set[str] = set()
+    for lv in range(2, codes.shape[1] + 1):
+        prefixes, cnt = np.unique(codes[:, :lv], axis=0, return_counts=True)
+        keys.update(keys_at(prefixes[cnt >= min_group_size], lv))
+    return keys
+
+
+def _explode_levels(t: pa.Table, m: int, usable: set[str] | None = None) -> pa.Table:
+    """One row per (row, level) with that level's ``group_key``; with ``usable``, levels >= 2
+    keep only those groups (sequences of groups no user can fall back to are never read)."""
     codes = np.stack([t.column(f"g{i + 1}").to_numpy() for i in range(m)], 1)
     parts = []
     base = t.drop_columns([f"g{i + 1}" for i in range(m)])
     for lv in range(1, m + 1):
-        parts.append(base.append_column("group_key", pa.array(keys_at(codes, lv), pa.string()))
-                     .append_column("level", pa.array(np.full(t.num_rows, lv, np.int8))))
+        keys = keys_at(codes, lv)
+        part = base.append_column("group_key", pa.array(keys, pa.string())) \
+                   .append_column("level", pa.array(np.full(t.num_rows, lv, np.int8)))
+        if usable is not None and lv > 1:
+            part = part.filter(pa.array([k in usable for k in keys], pa.bool_()))
+        parts.append(part)
     return pa.concat_tables(parts)
 
 
@@ -94,6 +122,66 @@ def group_attribute_row(t: pa.Table) -> pa.Table:
             best = min(vc, key=lambda d: (-d["counts"], str(d["values"])))["values"]
             out[name] = pa.array([best], tp)
     return pa.table(out)
+
+
+def snapshot_times(first_sample_ts: int, split: dict, every_days: int,
+                   max_snapshots: int = MAX_SNAPSHOTS) -> list[int]:
+    """``as_of`` times of the group-sequence snapshots: every ``every_days`` days on the
+    split's day grid (anchored at ``valid_start``), from the last one at or before the first
+    sample through the test days; ``every_days = 0`` gives the single static snapshot at
+    ``valid_start``. At most the latest ``max_snapshots`` are kept (a log of years of training
+    clicks); samples older than the first then read an empty group sequence, never a later one.
+    """
+    valid_start, end = int(split["valid_start"]), int(split["end"])
+    if every_days < 0:
+        raise ValueError(f"priors.sequence_snapshot_days={every_days}: use a number of days "
+                         ">= 1, or 0 for one static snapshot")
+    if every_days == 0:
+        return [valid_start]
+    step = every_days * DAY
+    first = valid_start - -(-max(valid_start - int(first_sample_ts), 0) // step) * step
+    times = list(range(first, end, step))
+    if len(times) > max_snapshots:
+        log.warning("priors: %d daily group-sequence snapshots; keeping the latest %d (older "
+                    "training samples read an empty group sequence)", len(times), max_snapshots)
+    return times[-max_snapshots:]
+
+
+def group_sequence_snapshots(t: pa.Table, cfg: PriorsConfig, as_of: list[int]) -> pa.Table:
+    """One group's sequence at each ``as_of`` (purchases strictly before it); a snapshot
+    with no purchases yet is omitted (readers treat it as an empty sequence)."""
+    t = t.sort_by("ts")
+    ts = t.column("ts").to_numpy()
+    rows = []
+    for cut in as_of:
+        n = int(np.searchsorted(ts, cut, side="left"))
+        if n:
+            row = group_sequence_row(t.slice(0, n), cfg)
+            rows.append(row.append_column("as_of", pa.array([cut], pa.int64())))
+    if not rows:
+        return _EMPTY_SNAPSHOTS
+    return pa.concat_tables(rows)
+
+
+def latest_snapshot(group_sequences: pa.Table) -> pa.Table:
+    """Each group's newest sequence: what online scoring uses (a group with no purchases by
+    then has none). Tables written before snapshots (no ``as_of``) are returned as they are."""
+    if "as_of" not in group_sequences.column_names or not group_sequences.num_rows:
+        return group_sequences
+    t = group_sequences.sort_by([("group_key", "ascending"), ("as_of", "descending")])
+    keys = t.column("group_key").to_numpy(zero_copy_only=False)
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    return t.filter(pa.array(first))
+
+
+def sequences_as_of(run: RunDir) -> int:
+    """The newest snapshot time of a run's group sequences (purchases before it count); the
+    validation start for priors built before snapshots."""
+    m = run.manifest("priors") or {}
+    as_of = m.get("sequence_as_of")
+    if as_of:
+        return int(as_of[-1])
+    return int(run.read_json("data", "dataset.json")["split"]["valid_start"])
 
 
 def group_sequence_row(t: pa.Table, cfg: PriorsConfig) -> pa.Table:
@@ -148,39 +236,50 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
         log.info("priors are current in %s; skipping", run.uri)
         return run.manifest("priors")
     m = int(g_m["n_stages"])
-    split_ts = int(run.read_json("data", "dataset.json")["split"]["valid_start"])
+    split = run.read_json("data", "dataset.json")["split"]
+    first_ts = pc.min(run.read_table("data", "samples", "train", columns=["ts"])
+                      .column("ts")).as_py()
+    as_of = snapshot_times(int(split["valid_start"]) if first_ts is None else int(first_ts),
+                           split, cfg.sequence_snapshot_days)
     codes_cols = ["user_id"] + [f"g{i + 1}" for i in range(m)]
     asg = read_parquet(run, "groups", "assignments", columns=codes_cols)
+    a_codes = run.read_table("groups", "assignments", columns=codes_cols)
     users = read_parquet(run, "data", "users", columns=["user_id", *USER_ATTRIBUTES])
     buys = read_parquet(run, "data", "events",
                         columns=["user_id", "item_id", "category_id", "behavior", "ts"]).filter(
-        expr=(col("behavior") == "buy") & (col("ts") < split_ts)).drop_columns(["behavior"])
+        expr=(col("behavior") == "buy") & (col("ts") < as_of[-1])).drop_columns(["behavior"])
     k = cfg.num_partitions
     kw = dict(batch_format="pyarrow", num_cpus=0.25)
     attrs = (users.join(asg, "inner", k, on=("user_id",))
              .map_batches(lambda t: _explode_levels(t, m), **kw)
              .groupby("group_key", num_partitions=k).map_groups(group_attribute_row, **kw))
+    usable = usable_groups(np.stack([a_codes.column(c).to_numpy() for c in codes_cols[1:]], 1),
+                           cfg.min_group_size)
     seqs = (buys.join(asg, "inner", k, on=("user_id",))
-            .map_batches(lambda t: _explode_levels(t, m), **kw)
+            .map_batches(lambda t: _explode_levels(t, m, usable), **kw)
             .groupby("group_key", num_partitions=k)
-            .map_groups(lambda t: group_sequence_row(t, cfg), **kw))
+            .map_groups(lambda t: group_sequence_snapshots(t, cfg, as_of), **kw))
     with run.stage("priors", fp) as w:
         ga = _collect(attrs).sort_by([("level", "ascending"), ("group_key", "ascending")])
-        gs = _collect(seqs).sort_by([("level", "ascending"), ("group_key", "ascending")])
+        gs = _collect(seqs).sort_by([("level", "ascending"), ("group_key", "ascending"),
+                                     ("as_of", "ascending")])
         a = run.read_table("groups", "assignments").sort_by("user_id")
         ug = user_groups(a, cfg.min_group_size)
         w.write_table(ga, "group_attributes")
         w.write_table(gs, "group_sequences")
         w.write_table(ug, "user_groups")
         lv = ug.column("group_level").to_numpy()
-        seq_len = np.array([len(x) for x in gs.column("item_ids").to_pylist()])
+        latest = gs.filter(pc.equal(gs.column("as_of"), as_of[-1]))
+        seq_len = np.array([len(x) for x in latest.column("item_ids").to_pylist()])
         summary = {
             "groups": {f"level_{i}": int(pc.sum(pc.equal(ga.column("level"), i)).as_py())
                        for i in range(1, m + 1)},
             "users_by_effective_level": {f"level_{i}": int((lv == i).sum())
                                          for i in range(1, m + 1)},
             "min_group_size": cfg.min_group_size,
-            "groups_with_sequences": int(gs.num_rows),
+            "groups_with_sequences": int(latest.num_rows),
+            "sequence_snapshots": len(as_of),
+            "sequence_as_of": [as_of[0], as_of[-1]],
             "mean_sequence_length": float(seq_len.mean()) if seq_len.size else 0.0,
         }
         w.info.update(summary)

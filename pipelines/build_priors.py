@@ -14,6 +14,8 @@ FLAGS = [
     flag("--top-categories", "priors.top_categories", "K of §4.3.3", int),
     flag("--items-per-category", "priors.items_per_category", "items per category", int),
     flag("--sequence-length", "priors.sequence_length", "group sequence length", int),
+    flag("--sequence-snapshot-days", "priors.sequence_snapshot_days",
+         "days between point-in-time group-sequence snapshots (0: one static, leaky)", int),
 ]
 
 

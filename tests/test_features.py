@@ -70,3 +70,34 @@ def test_item_price_buckets_deciles_unknowns_and_no_prices():
     assert item_price_buckets(no_prices, vocab) is None
     assert item_price_buckets(items.drop_columns(["price_tier"]), vocab) is None
     assert store().n_price_buckets == 0  # the toy store's items have no price column
+
+
+def test_group_sequence_is_the_latest_snapshot_at_or_before_the_sample():
+    gs = pa.table({"group_key": ["0-1", "0-1", "1"], "as_of": pa.array([200, 300, 300], pa.int64()),
+                   "item_ids": [[1], [1, 2], [4]], "category_ids": [[7], [7, 7], [9]]})
+    base = store()
+    users = pa.table({"user_id": pa.array([10, 20, 30], pa.int64())})
+    s = build_feature_store(
+        users, pa.table({"user_id": pa.array([10, 20, 30], pa.int64()),
+                         "n_buy": pa.array([4, 0, 1]), "n_click": pa.array([9, 0, 5]),
+                         "attr_fill_rate": [0.3, 0.0, 0.5],
+                         "low_activity": [False, True, False]}),
+        pa.table({"item_id": pa.array([1, 2, 3, 4], pa.int64()),
+                  "category_id": pa.array([7, 7, 8, 9], pa.int64())}),
+        pa.table({"user_id": pa.array([10], pa.int64()), "item_id": pa.array([1], pa.int64()),
+                  "category_id": pa.array([7], pa.int64()), "ts": pa.array([100], pa.int64())}),
+        pa.table({"user_id": pa.array([10, 20, 30], pa.int64()), "g1": pa.array([0, 0, 1]),
+                  "g2": pa.array([1, 1, 2]), "g3": pa.array([2, 3, 4]),
+                  "group_key": ["0-1", "0-1", "1"]}),
+        None, gs, group_seq_len=3)
+    assert s.group_seq_as_of.tolist() == [200, 300] and base.group_seq_len == 4
+    b = s.batch(np.array([10, 10, 20, 10, 30, 30, 999]), np.ones(7, np.int64),
+                np.full(7, 7), np.array([199, 200, 299, 300, 250, 10_000, 10_000]))
+    assert b["group_seq_items"].tolist() == [
+        [0, 0, 0],  # before the first snapshot: nothing (never a later one)
+        [1, 0, 0], [1, 0, 0],  # snapshot 200 (purchases before 200) for 200 <= ts < 300
+        [1, 2, 0],  # snapshot 300 from ts 300 on
+        [0, 0, 0],  # group "1" has no purchases before 300
+        [4, 0, 0],  # ... and its snapshot 300 afterwards
+        [0, 0, 0]]  # unknown user: no group
+    assert b["group_seq_cats"][3].tolist() == [1, 1, 0]

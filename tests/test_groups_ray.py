@@ -107,14 +107,19 @@ def test_priors_stage(embedded_world, tmp_path):
     assert m["groups"]["level_1"] == 8
     lv1 = ga.filter(pc.equal(ga.column("level"), 1))
     assert pc.sum(lv1.column("n_members")).as_py() == 1200
-    # sequences use training-window purchases only
-    split = run.read_json("data", "dataset.json")["split"]["valid_start"]
+    # point-in-time sequences: a snapshot only holds items bought before its as_of, from the
+    # first training sample's day through the test day
+    split = run.read_json("data", "dataset.json")["split"]
+    first = pc.min(run.read_table("data", "samples", "train").column("ts")).as_py()
+    as_of = sorted(set(gs.column("as_of").to_pylist()))
+    assert as_of[-1] == split["test_start"] and as_of[0] <= first < as_of[0] + 86_400
+    assert m["sequence_snapshots"] == len(as_of) == (split["test_start"] - as_of[0]) // 86_400 + 1
     ev = run.read_table("data", "events")
-    late = ev.filter(pc.and_(pc.equal(ev.column("behavior"), "buy"),
-                             pc.greater_equal(ev.column("ts"), split)))
-    early = ev.filter(pc.and_(pc.equal(ev.column("behavior"), "buy"),
-                              pc.less(ev.column("ts"), split)))
-    only_late = set(late.column("item_id").to_pylist()) - set(early.column("item_id").to_pylist())
-    seq_items = {i for row in gs.column("item_ids").to_pylist() for i in row}
-    assert seq_items and not (seq_items & only_late)
+    buys = ev.filter(pc.equal(ev.column("behavior"), "buy"))
+    first_buy: dict[int, int] = {}
+    for i, t in zip(buys.column("item_id").to_pylist(), buys.column("ts").to_pylist(),
+                    strict=True):
+        first_buy[i] = min(t, first_buy.get(i, t))
+    for row in gs.to_pylist():
+        assert all(first_buy[i] < row["as_of"] for i in row["item_ids"]), row
     assert max(len(r) for r in gs.column("item_ids").to_pylist()) <= 30

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from choirrec.config import PriorsConfig
 from choirrec.priors import (
@@ -9,6 +10,10 @@ from choirrec.priors import (
     effective_level,
     group_attribute_row,
     group_sequence_row,
+    group_sequence_snapshots,
+    latest_snapshot,
+    snapshot_times,
+    usable_groups,
     user_groups,
 )
 
@@ -72,3 +77,45 @@ def test_group_sequence_top_categories_popular_items_by_mean_time():
     short = group_sequence_row(t, PriorsConfig(top_categories=2, items_per_category=2,
                                                sequence_length=2)).to_pylist()[0]
     assert short["item_ids"] == [10, 20]  # the most recent two
+
+
+DAY = 86_400
+
+
+def test_snapshot_times_cover_every_sample_day_on_the_split_grid():
+    split = {"valid_start": 10 * DAY, "test_start": 11 * DAY, "end": 12 * DAY}
+    # first training sample mid-day 7 -> snapshots at the starts of days 7..11
+    assert snapshot_times(7 * DAY + 5, split, 1) == [d * DAY for d in (7, 8, 9, 10, 11)]
+    assert snapshot_times(7 * DAY, split, 1)[0] == 7 * DAY  # a sample exactly at a day start
+    assert snapshot_times(6 * DAY + 1, split, 2) == [d * DAY for d in (6, 8, 10)]
+    assert snapshot_times(7 * DAY, split, 0) == [10 * DAY]  # static: as of the valid start
+    assert snapshot_times(0, split, 1, max_snapshots=3) == [9 * DAY, 10 * DAY, 11 * DAY]
+    with pytest.raises(ValueError, match="sequence_snapshot_days=-1"):
+        snapshot_times(0, split, -1)
+
+
+def test_group_sequence_snapshots_never_hold_a_purchase_at_or_after_as_of():
+    t = pa.table({"group_key": ["5"] * 4, "level": pa.array([1] * 4, pa.int8()),
+                  "category_id": pa.array([1, 1, 2, 2], pa.int64()),
+                  "item_id": pa.array([10, 11, 20, 21], pa.int64()),
+                  "ts": pa.array([400, 100, 300, 200], pa.int64())})
+    cfg = PriorsConfig(top_categories=5, items_per_category=5, sequence_length=10)
+    snaps = group_sequence_snapshots(t, cfg, [100, 201, 300, 500]).to_pylist()
+    # as_of 100: nothing strictly before it -> omitted
+    assert [r["as_of"] for r in snaps] == [201, 300, 500]
+    assert [sorted(r["item_ids"]) for r in snaps] == [[11, 21], [11, 21], [10, 11, 20, 21]]
+    assert [r["n_purchases"] for r in snaps] == [2, 2, 4]
+    empty = group_sequence_snapshots(t, cfg, [50])
+    assert empty.num_rows == 0 and "as_of" in empty.column_names
+    both = pa.concat_tables([group_sequence_snapshots(t, cfg, [201, 500]),
+                             group_sequence_snapshots(t.set_column(0, "group_key",
+                                                                   pa.array(["6"] * 4)),
+                                                      cfg, [300])])
+    latest = latest_snapshot(both).sort_by("group_key").to_pylist()
+    assert [(r["group_key"], r["as_of"]) for r in latest] == [("5", 500), ("6", 300)]
+
+
+def test_only_groups_that_backoff_can_pick_get_sequences_below_level_1():
+    codes = np.array([[0, 0, 0]] * 3 + [[0, 0, 1]] * 1 + [[0, 1, 0]] * 2 + [[1, 0, 0]])
+    assert usable_groups(codes, 3) == {"0-0", "0-0-0"}  # "0-1" (2) and "1-0" (1) are too small
+    assert usable_groups(codes, 1) == {"0-0", "0-1", "1-0", "0-0-0", "0-0-1", "0-1-0", "1-0-0"}

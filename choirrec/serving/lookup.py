@@ -16,7 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from choirrec.config import PriorsConfig
-from choirrec.priors import group_attribute_row, group_sequence_row
+from choirrec.priors import (
+    group_attribute_row,
+    group_sequence_row,
+    latest_snapshot,
+    sequences_as_of,
+)
 from choirrec.run_dir import RunDir
 from choirrec.schema import USER_ATTRIBUTES
 from choirrec.training.features import DISCRETE, FeatureStore, attribute_codes, lookup
@@ -57,7 +62,7 @@ class RunDirLookup:
                                                  with_negatives=with_negatives)
         self.n_levels = self.store.group_codes.shape[1]
         self.with_priors = with_priors and run.manifest("priors") is not None
-        lg = self.store.group_seq_items.shape[1]
+        lg = self.store.group_seq_len
         self._groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
         self.min_group_size = 1
         if self.with_priors:
@@ -76,7 +81,7 @@ class RunDirLookup:
 
     def _index_groups(self, run: RunDir, lg: int) -> None:
         ga = run.read_table("priors", "group_attributes")
-        gs = run.read_table("priors", "group_sequences")
+        gs = latest_snapshot(run.read_table("priors", "group_sequences"))
         codes, _ = attribute_codes(ga, self.store.attr_vocabs)
         seqs = {k: (i, c) for k, i, c in zip(gs.column("group_key").to_pylist(),
                                              gs.column("item_ids").to_pylist(),
@@ -93,10 +98,9 @@ class RunDirLookup:
         t = users.append_column("group_key", pa.array(["population"] * users.num_rows)) \
                  .append_column("level", pa.array(np.zeros(users.num_rows, np.int8)))
         attrs, _ = attribute_codes(group_attribute_row(t), self.store.attr_vocabs)
-        split_ts = int(run.read_json("data", "dataset.json")["split"]["valid_start"])
         buys = run.dataset("data", "events").to_table(
             columns=["item_id", "category_id", "ts"],
-            filter=(pc.field("behavior") == "buy") & (pc.field("ts") < split_ts))
+            filter=(pc.field("behavior") == "buy") & (pc.field("ts") < sequences_as_of(run)))
         items: list[int] = []
         cats: list[int] = []
         if buys.num_rows:

@@ -10,6 +10,8 @@ through as ids and are joined to features batch by batch — no per-epoch materi
 * a sample's purchase history is the user's last ``hist_len`` purchases strictly before the
   sample's timestamp (vectorised with one searchsorted over (user, ts) keys);
 * group features come from the user's effective group (prefix backoff, :mod:`choirrec.priors`);
+  the group sequence is the group's latest snapshot with ``as_of`` at or before the sample's
+  timestamp (point-in-time, like the purchase history: never the sample's own purchase);
 * optional negative feedback (:class:`ClickHistory`, for the Cold-Transformer baseline): the
   user's last ``hist_len`` first-clicks strictly before the sample whose item had not been
   bought *before the sample's time* ("clicked, not bought as of t" — never a later purchase).
@@ -128,7 +130,9 @@ class FeatureStore:
     low_activity: np.ndarray  # (U + 1,) bool, the data stage's low-activity flag
     group_codes: np.ndarray  # (U + 1, M), -1 unknown
     group_attrs: np.ndarray  # (U + 1, A)
-    group_seq_items: np.ndarray  # (U + 1, Lg)
+    user_group_row: np.ndarray  # (U + 1,) row of the user's effective group; 0 = none
+    group_seq_as_of: np.ndarray  # (S,) sorted snapshot times of the group sequences
+    group_seq_items: np.ndarray  # (S + 1, G + 1, Lg); snapshot 0 / group row 0 are empty
     group_seq_cats: np.ndarray
     hist_keys: np.ndarray  # sorted (user index << 32 | ts offset) of purchases
     hist_items: np.ndarray  # aligned with hist_keys
@@ -147,6 +151,17 @@ class FeatureStore:
     def cardinalities(self) -> tuple[int, ...]:
         return tuple(int(v.size) for v in self.attr_vocabs.values())
 
+    @property
+    def group_seq_len(self) -> int:
+        return int(self.group_seq_items.shape[-1])
+
+    def group_sequence(self, u: np.ndarray, ts: np.ndarray) -> dict[str, np.ndarray]:
+        """Each (user index, ts)'s group sequence: the latest snapshot with as_of <= ts."""
+        snap = np.searchsorted(self.group_seq_as_of, ts, side="right")
+        row = self.user_group_row[u]
+        return {"group_seq_items": self.group_seq_items[snap, row],
+                "group_seq_cats": self.group_seq_cats[snap, row]}
+
     def batch(self, user_id: np.ndarray, item_id: np.ndarray, category_id: np.ndarray,
               ts: np.ndarray, label: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Model inputs for a batch of samples (raw ids in, indices out)."""
@@ -162,7 +177,7 @@ class FeatureStore:
             "category_id": lookup(self.cat_vocab, np.asarray(category_id)),
             "user_attrs": self.user_attrs[u], "hist_items": hi, "hist_cats": hc,
             "group_codes": self.group_codes[u], "group_attrs": self.group_attrs[u],
-            "group_seq_items": self.group_seq_items[u], "group_seq_cats": self.group_seq_cats[u],
+            **self.group_sequence(u, ts),
             "activity": self.activity[u], "n_buy": self.n_buy[u].astype(np.float32),
         }
         if self.clicks is not None:
@@ -170,6 +185,34 @@ class FeatureStore:
         if label is not None:
             out["label"] = np.asarray(label, dtype=np.float32)
         return out
+
+
+def _group_sequence_tables(group_sequences: pa.Table, keys: np.ndarray, ivocab: np.ndarray,
+                           cvocab: np.ndarray, length: int
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(user -> group row, as_of (S,), items / cats (S + 1, G + 1, Lg)) for the groups that
+    users' ``keys`` name. A table without ``as_of`` (priors built before snapshots) is one
+    snapshot that applies to every sample."""
+    gs = group_sequences
+    used = sorted(set(keys.tolist()))
+    row_of = {k: r for r, k in enumerate(used, start=1)}
+    user_row = np.r_[0, [row_of[k] for k in keys]].astype(np.int64)
+    as_of_col = gs.column("as_of").to_numpy() if "as_of" in gs.column_names \
+        else np.full(gs.num_rows, np.iinfo(np.int64).min)
+    as_of = np.unique(as_of_col)
+    items = np.zeros((as_of.size + 1, len(used) + 1, length), np.int64)
+    cats = np.zeros_like(items)
+    snap = np.searchsorted(as_of, as_of_col) + 1
+    for j, (k, it, ct) in enumerate(zip(gs.column("group_key").to_pylist(),
+                                        gs.column("item_ids").to_pylist(),
+                                        gs.column("category_ids").to_pylist(), strict=True)):
+        r = row_of.get(k)
+        if r is None:
+            continue
+        i = lookup(ivocab, np.asarray(it[-length:], dtype=np.int64))
+        c = lookup(cvocab, np.asarray(ct[-length:], dtype=np.int64))
+        items[snap[j], r, : i.size], cats[snap[j], r, : c.size] = i, c
+    return user_row, as_of, items, cats
 
 
 def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, buys: pa.Table,
@@ -195,8 +238,10 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
     a = len(DISCRETE)
     gcodes = np.full((n + 1, n_levels), -1, np.int64)
     gattrs = np.zeros((n + 1, a), np.int64)
-    gsi = np.zeros((n + 1, group_seq_len), np.int64)
-    gsc = np.zeros((n + 1, group_seq_len), np.int64)
+    user_row = np.zeros(n + 1, np.int64)
+    as_of = np.zeros(0, np.int64)
+    gsi = np.zeros((1, 1, group_seq_len), np.int64)
+    gsc = np.zeros_like(gsi)
     user_attrs = np.zeros((n + 1, a), np.int64)
     user_attrs[1:] = own
     if user_groups is not None:
@@ -214,16 +259,8 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
             # attribute completion: the group's value where the user's own is missing
             user_attrs[1:] = np.where(own == 0, gattrs[1:], own)
         if group_sequences is not None:
-            idx = {k: i for i, k in enumerate(group_sequences.column("group_key").to_pylist())}
-            seq_i = group_sequences.column("item_ids").to_pylist()
-            seq_c = group_sequences.column("category_ids").to_pylist()
-            for r, k in enumerate(keys, start=1):
-                j = idx.get(k)
-                if j is None:
-                    continue
-                it = lookup(ivocab, np.asarray(seq_i[j][-group_seq_len:], dtype=np.int64))
-                ct = lookup(cvocab, np.asarray(seq_c[j][-group_seq_len:], dtype=np.int64))
-                gsi[r, : it.size], gsc[r, : ct.size] = it, ct
+            user_row, as_of, gsi, gsc = _group_sequence_tables(
+                group_sequences, keys, ivocab, cvocab, group_seq_len)
     bu = lookup(uvocab, buys.column("user_id").to_numpy())
     bts = buys.column("ts").to_numpy().astype(np.int64)
     ts_base = int(bts.min()) if bts.size else 0
@@ -236,7 +273,7 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
     starts = np.searchsorted(hk, np.arange(n + 2, dtype=np.int64) << 32)
     return FeatureStore(uvocab, ivocab, cvocab, vocabs, user_attrs,
                         np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, low, gcodes, gattrs,
-                        gsi, gsc, hk, hi, hc, starts, ts_base, hist_len,
+                        user_row, as_of, gsi, gsc, hk, hi, hc, starts, ts_base, hist_len,
                         None if clicks is None else click_history(clicks, buys, uvocab, ivocab,
                                                                   cvocab),
                         item_price_buckets(items, ivocab))
