@@ -43,6 +43,7 @@ from choirrec.schema import USER_ATTRIBUTES
 log = logging.getLogger(__name__)
 DAY = 86_400
 MAX_SNAPSHOTS = 400
+STATIC_AS_OF = np.iinfo(np.int64).min  # ``as_of`` of the static sequence: read by every sample
 _EMPTY_SNAPSHOTS = pa.schema([
     ("group_key", pa.string()), ("level", pa.int8()), ("n_purchases", pa.int64()),
     ("item_ids", pa.list_(pa.int64())), ("category_ids", pa.list_(pa.int64())),
@@ -128,8 +129,8 @@ def snapshot_times(first_sample_ts: int, split: dict, every_days: int,
                    max_snapshots: int = MAX_SNAPSHOTS) -> list[int]:
     """``as_of`` times of the group-sequence snapshots: every ``every_days`` days on the
     split's day grid (anchored at ``valid_start``), from the last one at or before the first
-    sample through the test days; ``every_days = 0`` gives the single static snapshot at
-    ``valid_start``. At most the latest ``max_snapshots`` are kept (a log of years of training
+    sample through the test days; ``every_days = 0`` gives the single static cut at
+    ``valid_start`` (stored with ``as_of = STATIC_AS_OF``, so every sample reads it). At most the latest ``max_snapshots`` are kept (a log of years of training
     clicks); samples older than the first then read an empty group sequence, never a later one.
     """
     valid_start, end = int(split["valid_start"]), int(split["end"])
@@ -263,13 +264,16 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
         ga = _collect(attrs).sort_by([("level", "ascending"), ("group_key", "ascending")])
         gs = _collect(seqs).sort_by([("level", "ascending"), ("group_key", "ascending"),
                                      ("as_of", "ascending")])
+        if cfg.sequence_snapshot_days == 0:  # static: every sample reads it (leaky, see above)
+            gs = gs.set_column(gs.column_names.index("as_of"), "as_of",
+                               pa.array(np.full(gs.num_rows, STATIC_AS_OF), pa.int64()))
         a = run.read_table("groups", "assignments").sort_by("user_id")
         ug = user_groups(a, cfg.min_group_size)
         w.write_table(ga, "group_attributes")
         w.write_table(gs, "group_sequences")
         w.write_table(ug, "user_groups")
         lv = ug.column("group_level").to_numpy()
-        latest = gs.filter(pc.equal(gs.column("as_of"), as_of[-1]))
+        latest = latest_snapshot(gs)
         seq_len = np.array([len(x) for x in latest.column("item_ids").to_pylist()])
         summary = {
             "groups": {f"level_{i}": int(pc.sum(pc.equal(ga.column("level"), i)).as_py())

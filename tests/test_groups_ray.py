@@ -10,7 +10,7 @@ from choirrec.config import GroupsConfig, PriorsConfig
 from choirrec.grouping.distributed import DistributedRQKMeans
 from choirrec.grouping.rq_kmeans import RQKMeans, RQKMeansConfig
 from choirrec.grouping.stage import build_groups
-from choirrec.priors import build_priors
+from choirrec.priors import STATIC_AS_OF, build_priors
 from choirrec.schema import USER_ATTRIBUTES
 from tests.conftest import clone_run
 from tests.test_rq_kmeans import blobs
@@ -122,4 +122,12 @@ def test_priors_stage(embedded_world, tmp_path):
         first_buy[i] = min(t, first_buy.get(i, t))
     for row in gs.to_pylist():
         assert all(first_buy[i] < row["as_of"] for i in row["item_ids"]), row
+    # 0 = the old static sequence, readable by every sample (kept to measure the leak)
+    static = build_priors(PriorsConfig(min_group_size=20, num_partitions=4,
+                                       sequence_snapshot_days=0), run, force=True)
+    gs0 = run.read_table("priors", "group_sequences")
+    assert static["sequence_snapshots"] == 1
+    assert set(gs0.column("as_of").to_pylist()) == {STATIC_AS_OF}
+    assert all(first_buy[i] < split["valid_start"]
+               for row in gs0.column("item_ids").to_pylist() for i in row)
     assert max(len(r) for r in gs.column("item_ids").to_pylist()) <= 30

@@ -1,0 +1,42 @@
+"""Does the group sequence separate labels on the training days more than on the test day?
+
+    python -m benchmarks.sequence_leak --run-dir runs/demo
+    python -m benchmarks.sequence_leak --run-dir runs/taobao
+
+For each split: the share of positive and of negative samples whose candidate item is in
+the group sequence the model reads for that sample (choirrec/evaluation/leakage.py). A
+train lift far above the test lift means the feature leaks training labels (docs/groups.md).
+Prints JSON and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from choirrec.evaluation.leakage import hit_rates
+from choirrec.run_dir import RunDir
+from choirrec.training.loop import load_feature_store
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", required=True, help="a run directory with data/ and priors/")
+    a = p.parse_args(argv)
+    run = RunDir(a.run_dir)
+    m = run.require("priors", "run `python -m pipelines.build_priors` first")
+    store = load_feature_store(run, with_priors=True)
+    out = {"run_dir": a.run_dir, "sequence_snapshots": m.get("sequence_snapshots", 1),
+           "splits": {s: hit_rates(store, run.read_table("data", "samples", s))
+                      for s in ("train", "valid", "test")}}
+    print(json.dumps(out))
+    print(f"{'split':<6} {'positives':>10} {'negatives':>10} {'lift':>6}   "
+          f"(share of samples whose item is in the group sequence; "
+          f"{out['sequence_snapshots']} snapshot(s))")
+    for s, r in out["splits"].items():
+        print(f"{s:<6} {r['positives']:>10.2%} {r['negatives']:>10.2%} {r['lift']:>6.2f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
