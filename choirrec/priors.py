@@ -38,12 +38,11 @@ from ray.data.expressions import col
 from choirrec.config import PriorsConfig
 from choirrec.resources import nonempty_blocks, read_parquet
 from choirrec.run_dir import RunDir, fingerprint
-from choirrec.schema import USER_ATTRIBUTES
+from choirrec.schema import STATIC_AS_OF, USER_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 DAY = 86_400
 MAX_SNAPSHOTS = 400
-STATIC_AS_OF = np.iinfo(np.int64).min  # ``as_of`` of the static sequence: read by every sample
 _EMPTY_SNAPSHOTS = pa.schema([
     ("group_key", pa.string()), ("level", pa.int8()), ("n_purchases", pa.int64()),
     ("item_ids", pa.list_(pa.int64())), ("category_ids", pa.list_(pa.int64())),
@@ -67,10 +66,15 @@ def effective_level(codes: np.ndarray, min_group_size: int) -> np.ndarray:
     return level
 
 
+def code_matrix(t: pa.Table, m: int) -> np.ndarray:
+    """(rows, M) hierarchical codes from the columns g1..gM."""
+    return np.stack([t.column(f"g{i + 1}").to_numpy() for i in range(m)], 1)
+
+
 def user_groups(assignments: pa.Table, min_group_size: int) -> pa.Table:
     """Per user: the effective group key and level (plus the raw codes)."""
     m = sum(1 for c in assignments.column_names if c.startswith("g") and c[1:].isdigit())
-    codes = np.stack([assignments.column(f"g{i + 1}").to_numpy() for i in range(m)], 1)
+    codes = code_matrix(assignments, m)
     lv = effective_level(codes, min_group_size)
     keys = [k for k in ("-".join(map(str, row[:level])) for row, level in zip(
         codes.tolist(), lv.tolist(), strict=True))]
@@ -91,7 +95,7 @@ def usable_groups(codes: np.ndarray, min_group_size: int) -> set[str]:
 def _explode_levels(t: pa.Table, m: int, usable: set[str] | None = None) -> pa.Table:
     """One row per (row, level) with that level's ``group_key``; with ``usable``, levels >= 2
     keep only those groups (sequences of groups no user can fall back to are never read)."""
-    codes = np.stack([t.column(f"g{i + 1}").to_numpy() for i in range(m)], 1)
+    codes = code_matrix(t, m)
     parts = []
     base = t.drop_columns([f"g{i + 1}" for i in range(m)])
     for lv in range(1, m + 1):
@@ -130,8 +134,9 @@ def snapshot_times(first_sample_ts: int, split: dict, every_days: int,
     """``as_of`` times of the group-sequence snapshots: every ``every_days`` days on the
     split's day grid (anchored at ``valid_start``), from the last one at or before the first
     sample through the test days; ``every_days = 0`` gives the single static cut at
-    ``valid_start`` (stored with ``as_of = STATIC_AS_OF``, so every sample reads it). At most the latest ``max_snapshots`` are kept (a log of years of training
-    clicks); samples older than the first then read an empty group sequence, never a later one.
+    ``valid_start`` (stored with ``as_of = STATIC_AS_OF``, so every sample reads it). At most
+    the latest ``max_snapshots`` are kept (a log of years of training clicks); samples older
+    than the first then read an empty group sequence, never a later one.
     """
     valid_start, end = int(split["valid_start"]), int(split["end"])
     if every_days < 0:
@@ -244,7 +249,7 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
                            split, cfg.sequence_snapshot_days)
     codes_cols = ["user_id"] + [f"g{i + 1}" for i in range(m)]
     asg = read_parquet(run, "groups", "assignments", columns=codes_cols)
-    a_codes = run.read_table("groups", "assignments", columns=codes_cols)
+    assignments = run.read_table("groups", "assignments").sort_by("user_id")
     users = read_parquet(run, "data", "users", columns=["user_id", *USER_ATTRIBUTES])
     buys = read_parquet(run, "data", "events",
                         columns=["user_id", "item_id", "category_id", "behavior", "ts"]).filter(
@@ -254,8 +259,7 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
     attrs = (users.join(asg, "inner", k, on=("user_id",))
              .map_batches(lambda t: _explode_levels(t, m), **kw)
              .groupby("group_key", num_partitions=k).map_groups(group_attribute_row, **kw))
-    usable = usable_groups(np.stack([a_codes.column(c).to_numpy() for c in codes_cols[1:]], 1),
-                           cfg.min_group_size)
+    usable = usable_groups(code_matrix(assignments, m), cfg.min_group_size)
     seqs = (buys.join(asg, "inner", k, on=("user_id",))
             .map_batches(lambda t: _explode_levels(t, m, usable), **kw)
             .groupby("group_key", num_partitions=k)
@@ -267,8 +271,7 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
         if cfg.sequence_snapshot_days == 0:  # static: every sample reads it (leaky, see above)
             gs = gs.set_column(gs.column_names.index("as_of"), "as_of",
                                pa.array(np.full(gs.num_rows, STATIC_AS_OF), pa.int64()))
-        a = run.read_table("groups", "assignments").sort_by("user_id")
-        ug = user_groups(a, cfg.min_group_size)
+        ug = user_groups(assignments, cfg.min_group_size)
         w.write_table(ga, "group_attributes")
         w.write_table(gs, "group_sequences")
         w.write_table(ug, "user_groups")

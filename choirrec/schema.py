@@ -140,6 +140,9 @@ PERSONAS = ArtifactSchema(
      Column("persona", pa.string())),
     unique=("user_id",),
 )
+# priors/group_sequences: ``as_of`` of the static (pre-snapshot) sequence, which every sample
+# reads; tables written before ``as_of`` existed are read the same way
+STATIC_AS_OF = int(np.iinfo(np.int64).min)
 
 ARTIFACTS: dict[str, ArtifactSchema] = {
     s.name: s for s in (EVENTS, USERS, ITEMS, QUERIES, SAMPLES, USER_ACTIVITY, PERSONAS,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from choirrec.schema import USER_ATTRIBUTES
+from choirrec.schema import STATIC_AS_OF, USER_ATTRIBUTES
 
 DISCRETE = [a for a, (_, kind) in USER_ATTRIBUTES.items() if kind == "discrete"]
 
@@ -198,7 +198,7 @@ def _group_sequence_tables(group_sequences: pa.Table, keys: np.ndarray, ivocab: 
     row_of = {k: r for r, k in enumerate(used, start=1)}
     user_row = np.r_[0, [row_of[k] for k in keys]].astype(np.int64)
     as_of_col = gs.column("as_of").to_numpy() if "as_of" in gs.column_names \
-        else np.full(gs.num_rows, np.iinfo(np.int64).min)
+        else np.full(gs.num_rows, STATIC_AS_OF, np.int64)
     as_of = np.unique(as_of_col)
     items = np.zeros((as_of.size + 1, len(used) + 1, length), np.int64)
     cats = np.zeros_like(items)
