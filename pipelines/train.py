@@ -33,6 +33,9 @@ FLAGS = [
          "hidden sizes of the group channel's attention MLP, e.g. 16 or 64,32", int_list),
     flag("--channel-aux-weight", "model.channel_aux_weight",
          "weight of each channel's own BCE (0: eq. 11 alone)", float),
+    flag("--activity-as-of-sample", "model.activity_as_of_sample",
+         "activity features counted before each sample (false: the data stage's counts, "
+         "which include later training purchases)", boolean),
 ]
 
 

@@ -87,3 +87,10 @@ def test_a_bundle_written_before_group_attention_hidden_keeps_its_attention_size
     assert loaded.group.att.score[0].out_features == CFG.attention_hidden[0]
     new = build_model("choirrec", CFG).group.att.score[0].out_features
     assert new == CFG.group_attention_hidden[0] != CFG.attention_hidden[0]
+
+
+def test_a_bundle_written_before_point_in_time_activity_reads_the_static_counts(tmp_path):
+    loaded = _load_as_written_before(tmp_path, "choirrec", CFG, "activity_as_of_sample")
+    assert loaded.cfg.activity_as_of_sample is False
+    assert (loaded.cfg.activity_key, loaded.cfg.n_buy_key) == ("activity_static", "n_buy_static")
+    assert CFG.activity_as_of_sample and CFG.activity_key == "activity"

@@ -55,8 +55,39 @@ def test_group_features_and_attribute_completion():
     assert b["group_codes"].tolist() == [[0, 1, 2], [0, 1, 3], [1, 2, 4]]
     assert b["group_seq_items"][0].tolist() == [3, 4, 0, 0]  # item 99 unknown -> 0
     assert b["group_seq_items"][2].tolist() == [0, 0, 0, 0]  # group "1" has no sequence
-    assert np.allclose(b["activity"][0], [np.log1p(4), np.log1p(9), 0.3])
-    assert b["n_buy"].tolist() == [4.0, 0.0, 1.0]
+    # the data stage's counts, kept for bundles trained on them
+    assert np.allclose(b["activity_static"][0], [np.log1p(4), np.log1p(9), 0.3])
+    assert b["n_buy_static"].tolist() == [4.0, 0.0, 1.0]
+
+
+def test_activity_features_count_only_events_before_the_sample():
+    base = store()
+    clicks = pa.table({"user_id": pa.array([10, 10, 10, 20, 777], pa.int64()),
+                       "ts": pa.array([90, 150, 300, 149, 10], pa.int64())})
+    s = build_feature_store(
+        pa.table({"user_id": pa.array([10, 20, 30], pa.int64())}),
+        pa.table({"user_id": pa.array([10, 20, 30], pa.int64()), "n_buy": pa.array([4, 0, 1]),
+                  "n_click": pa.array([9, 0, 5]), "attr_fill_rate": [0.3, 0.0, 0.5],
+                  "low_activity": [False, True, False]}),
+        pa.table({"item_id": pa.array([1, 2, 3, 4], pa.int64()),
+                  "category_id": pa.array([7, 7, 8, 9], pa.int64())}),
+        pa.table({"user_id": pa.array([10, 10, 10, 10, 20], pa.int64()),
+                  "item_id": pa.array([1, 2, 3, 4, 2], pa.int64()),
+                  "category_id": pa.array([7, 7, 8, 9, 7], pa.int64()),
+                  "ts": pa.array([100, 200, 300, 400, 150], pa.int64())}),
+        None, None, None, hist_len=3, click_times=clicks)
+    b = s.batch(np.array([10, 10, 10, 20, 20, 30, 999]), np.ones(7, np.int64),
+                np.full(7, 7), np.array([100, 300, 5000, 150, 151, 500, 500]))
+    # user 10 at 100: nothing bought before (the purchase at 100 is this moment), 1 click
+    # at 300: buys at 100, 200 and clicks at 90, 150 (the 300 ones are not before 300)
+    assert b["n_buy"].tolist() == [0, 2, 4, 0, 1, 0, 0]
+    assert np.allclose(np.expm1(b["activity"][:, 1]), [1, 2, 3, 1, 1, 0, 0])
+    assert np.allclose(b["activity"][:, 2], [0.3, 0.3, 0.3, 0.0, 0.0, 0.5, 0.0])
+    # the static counts are the same whatever the sample's time
+    assert b["n_buy_static"].tolist() == [4, 4, 4, 0, 0, 1, 0]
+    assert base.click_keys is None  # built without clicks: counts read 0
+    nb = base.batch(np.array([10]), np.array([1]), np.array([7]), np.array([5000]))
+    assert nb["n_buy"].tolist() == [4] and nb["activity"][0, 1] == 0
 
 
 def test_item_price_buckets_deciles_unknowns_and_no_prices():

@@ -44,6 +44,23 @@ def test_fusion_and_heads():
     assert torch.all((a > 0) & (a < 1)) and out["alpha_distill"].shape == (32,)
 
 
+def test_the_reliability_network_reads_the_configured_activity_counts():
+    torch.manual_seed(0)
+    b = batch()
+    b["activity_static"] = b["activity"] + 5.0  # counts that ran past the sample
+    b["n_buy_static"] = torch.zeros(32)
+    m = ChoirRecModel(CFG)
+    static = ChoirRecModel(dataclasses.replace(CFG, activity_as_of_sample=False))
+    static.load_state_dict(m.state_dict())
+    a, a_static = m(b)["alpha_fusion"], static(b)["alpha_fusion"]
+    assert not torch.allclose(a, a_static)
+    b2 = dict(b, activity_static=b["activity"])  # same counts -> same gate
+    assert torch.allclose(static(b2)["alpha_fusion"], a)
+    # θ_act reads the same choice: static n_buy 0 disqualifies every sample
+    _, parts = choirrec_loss(static(b), b, static.cfg)
+    assert parts["gate_rate"] == 0.0
+
+
 def test_asymmetric_injection_does_not_train_the_group_channel():
     torch.manual_seed(0)
     m = ChoirRecModel(CFG)

@@ -1,10 +1,14 @@
-"""Train/test skew of a group feature: how often the candidate is in the group sequence.
+"""Train/test skew of a feature: the group sequence, and the activity counts.
 
 A feature that separates positives from negatives far better on the training days than on
 the test day is a leak: the model learns the training-day relation and the test day lacks
 it. For group sequences this happened when one static sequence per group held the training
 samples' own purchases (docs/groups.md). ``hit_rates`` measures it per split and label, from
 the same :class:`FeatureStore` the models read, so it sees exactly what training sees.
+
+``activity_label_rates`` does the same for the activity features: the positive rate per
+purchase-count bin, with the data stage's counts (to the validation day: a user with 0 there
+has no training positive at all) and with counts as of each sample (docs/models.md).
 """
 
 from __future__ import annotations
@@ -31,3 +35,37 @@ def hit_rates(store: FeatureStore, samples: pa.Table, batch: int = 65_536) -> di
     return {"positives": pos, "negatives": neg,
             "lift": pos / neg if neg > 0 else float("nan"),
             "n_positives": int(y.sum()), "n_negatives": int((~y).sum())}
+
+
+PURCHASE_BINS = ((0, 0), (1, 1), (2, 4), (5, None))  # purchase-count bins (inclusive)
+
+
+def _batched(store: FeatureStore, samples: pa.Table, keys: tuple[str, ...], batch: int
+             ) -> dict[str, np.ndarray]:
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for s in range(0, samples.num_rows, batch):
+        t = samples.slice(s, batch)
+        b = store.batch(t.column("user_id").to_numpy(), t.column("item_id").to_numpy(),
+                        t.column("category_id").to_numpy(), t.column("ts").to_numpy())
+        for k in keys:
+            out[k].append(b[k])
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+
+def activity_label_rates(store: FeatureStore, samples: pa.Table, batch: int = 65_536) -> dict:
+    """Positive rate and sample count per purchase-count bin, for the static counts
+    (``n_buy_static``) and the counts as of the sample (``n_buy``). A bin whose training
+    rate is far from its test rate is a leak; NaN where a bin is empty."""
+    b = _batched(store, samples, ("n_buy", "n_buy_static"), batch)
+    y = samples.column("label").to_numpy().astype(np.float64)
+    out: dict = {}
+    for name, key in (("static", "n_buy_static"), ("as_of_sample", "n_buy")):
+        n = b[key]
+        rows = {}
+        for lo, hi in PURCHASE_BINS:
+            m = (n >= lo) & (n <= (np.inf if hi is None else hi))
+            label = f"{lo}" if hi == lo else f"{lo}+" if hi is None else f"{lo}-{hi}"
+            rows[label] = {"positive_rate": float(y[m].mean()) if m.any() else float("nan"),
+                           "n_samples": int(m.sum())}
+        out[name] = rows
+    return out

@@ -33,6 +33,11 @@ class ModelConfig:
     # default: with "sum" a 20-item history's vector is ~20x a 1-item one's; "mean" scored
     # a little higher and spread less across seeds on the embedded world (docs/models.md).
     attention_pooling: str = "mean"
+    # Activity features (reliability network, POSO, θ_act) counted strictly before each
+    # sample. False: the data stage's counts up to the validation day, which include the
+    # training window's later purchases — the labels (kept to measure that leak; bundles
+    # trained before 2026-11-30 read False).
+    activity_as_of_sample: bool = True
     # ChoirRec components — each ablation of Table 2 is one switch
     use_group_id: bool = True  # w/o ID Emb.
     use_group_attrs: bool = True  # w/o Attr. Emb.
@@ -55,3 +60,13 @@ class ModelConfig:
     # weight of a BCE on z_ind and one on z_grp alone, added to eq. 11 (0 = the paper's loss)
     channel_aux_weight: float = 0.0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def activity_key(self) -> str:
+        """The batch key of the activity features this model reads."""
+        return "activity" if self.activity_as_of_sample else "activity_static"
+
+    @property
+    def n_buy_key(self) -> str:
+        """The batch key of the purchase count the qualification gate (θ_act) reads."""
+        return "n_buy" if self.activity_as_of_sample else "n_buy_static"

@@ -92,7 +92,7 @@ class ChoirRecModel(nn.Module):
             h_ind = h_ind + self.inject(torch.cat([h_grp.detach(), h_ind], -1))
         z_ind = self.ind.out(self.ind.layer2(h_ind)).squeeze(-1)
         z_grp = self.grp_out(self.grp_layer2(h_grp)).squeeze(-1)
-        heads = torch.sigmoid(self.reliability(b["activity"]))
+        heads = torch.sigmoid(self.reliability(b[self.cfg.activity_key]))
         a_fusion, a_distill = heads[:, 0], heads[:, 1]
         z = (1 - a_fusion) * z_ind + a_fusion * z_grp  # eq. 10
         return {"logit": z, "z_ind": z_ind, "z_grp": z_grp, "alpha_fusion": a_fusion,

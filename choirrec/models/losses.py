@@ -54,7 +54,7 @@ def choirrec_loss(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], cfg:
     if cfg.gated_distillation:
         per = (margin_distill(z_ind, z_grp, cfg.temperature, cfg.margin)
                if cfg.distill_loss == "margin" else kl_distill(z_ind, z_grp, cfg.temperature))
-        gate = qualification_gate(z_ind, b["n_buy"], cfg)
+        gate = qualification_gate(z_ind, b[cfg.n_buy_key], cfg)
         kd = (gate * out["alpha_distill"].detach() * per).mean()
         teacher_right = ((torch.sigmoid(z_ind.detach()) > 0.5).float() == y).float()
         aux = F.binary_cross_entropy(out["alpha_distill"].clamp(1e-6, 1 - 1e-6), teacher_right)

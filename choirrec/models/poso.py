@@ -59,7 +59,7 @@ class POSOModel(nn.Module):
 
     def forward(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         target = self.items(b["item_id"], b["category_id"])
-        x_pc = b["activity"].detach()
+        x_pc = b[self.cfg.activity_key].detach()
         h = self.gate1(x_pc) * self.ind.layer1(self.ind.features(b, target))  # φ = ReLU
         h = self.gate2(x_pc) * self.ind.layer2(h)
         z = self.ind.out(h).squeeze(-1)

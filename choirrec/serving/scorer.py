@@ -87,7 +87,8 @@ class Scorer:
         if self.loaded.assigner is not None:  # attribute completion, as in training
             own = np.where(own == 0, group.attrs, own)
         b["user_attrs"][:] = own
-        b["activity"][:, 2] = sum(v is not None for v in attrs.values()) / len(USER_ATTRIBUTES)
+        fill = sum(v is not None for v in attrs.values()) / len(USER_ATTRIBUTES)
+        b["activity"][:, 2] = b["activity_static"][:, 2] = fill
         b["group_codes"][:] = group.codes
         b["group_attrs"][:] = group.attrs
         b["group_seq_items"][:] = group.seq_items

@@ -24,7 +24,8 @@ WEIGHTS = "model.pt"
 SPEC = "model.json"
 # ModelConfig fields added after bundles were first written, with the value those older
 # bundles were trained with (a missing key must not silently take today's default)
-LEGACY_DEFAULTS = {"attention_pooling": "sum", "group_attention_hidden": None}
+LEGACY_DEFAULTS = {"attention_pooling": "sum", "group_attention_hidden": None,
+                   "activity_as_of_sample": False}
 
 
 def spec(kind: str, cfg: ModelConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:

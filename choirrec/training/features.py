@@ -12,6 +12,11 @@ through as ids and are joined to features batch by batch — no per-epoch materi
 * group features come from the user's effective group (prefix backoff, :mod:`choirrec.priors`);
   the group sequence is the group's latest snapshot with ``as_of`` at or before the sample's
   timestamp (point-in-time, like the purchase history: never the sample's own purchase);
+* activity features (log1p purchases, log1p clicks, attribute fill rate — the reliability
+  network's and POSO's input) are counted strictly before each sample, like the history:
+  the data stage's counts run to the validation day, so they include the training window's
+  later purchases — the labels (a user with 0 there never has a training positive);
+  ``activity_static`` / ``n_buy_static`` keep those counts for bundles trained on them;
 * optional negative feedback (:class:`ClickHistory`, for the Cold-Transformer baseline): the
   user's last ``hist_len`` first-clicks strictly before the sample whose item had not been
   bought *before the sample's time* ("clicked, not bought as of t" — never a later purchase).
@@ -71,6 +76,25 @@ def _window(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndar
     pos = end[:, None] - length + np.arange(length)[None, :]
     valid = (pos >= start[:, None]) & (pos < end[:, None])
     return np.clip(pos, 0, max(keys.size - 1, 0)), valid
+
+
+def _count_before(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndarray,
+                  ts_base: int) -> np.ndarray:
+    """Per sample, the number of its user's events strictly before ``ts`` (same key layout
+    as :func:`_window`)."""
+    key = (u.astype(np.int64) << 32) | np.clip(ts - ts_base, 0, 2**32 - 1)
+    return np.searchsorted(keys, key, side="left") - user_start[u]
+
+
+def event_index(user_index: np.ndarray, ts: np.ndarray, n_users: int
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(sorted keys, per-user offsets (U + 2,), ts_base) of events, for point-in-time counts;
+    user index 0 (unknown) is dropped."""
+    ts = ts.astype(np.int64)
+    base = int(ts.min()) if ts.size else 0
+    keep = user_index > 0
+    keys = np.sort((user_index[keep].astype(np.int64) << 32) | (ts[keep] - base))
+    return keys, np.searchsorted(keys, np.arange(n_users + 2, dtype=np.int64) << 32), base
 
 
 @dataclass
@@ -142,6 +166,19 @@ class FeatureStore:
     hist_len: int
     clicks: ClickHistory | None = None  # negative feedback (Cold-Transformer), optional
     item_price_bucket: np.ndarray | None = None  # (I + 1,) see item_price_buckets
+    # clicks (pv) as sorted (user index << 32 | ts - click_ts_base) keys, for point-in-time
+    # click counts; None: the store was built without them (counts read 0)
+    click_keys: np.ndarray | None = None
+    click_user_start: np.ndarray | None = None
+    click_ts_base: int = 0
+
+    def activity_as_of(self, u: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((B, 3) activity features, (B,) purchase count), counted strictly before ``ts``."""
+        n_buy = _count_before(self.hist_keys, self.hist_user_start, u, ts, self.ts_base)
+        n_click = np.zeros_like(n_buy) if self.click_keys is None else _count_before(
+            self.click_keys, self.click_user_start, u, ts, self.click_ts_base)
+        feats = np.stack([np.log1p(n_buy), np.log1p(n_click), self.activity[u, 2]], 1)
+        return feats.astype(np.float32), n_buy.astype(np.float32)
 
     @property
     def n_price_buckets(self) -> int:
@@ -178,8 +215,10 @@ class FeatureStore:
             "user_attrs": self.user_attrs[u], "hist_items": hi, "hist_cats": hc,
             "group_codes": self.group_codes[u], "group_attrs": self.group_attrs[u],
             **self.group_sequence(u, ts),
-            "activity": self.activity[u], "n_buy": self.n_buy[u].astype(np.float32),
+            "activity_static": self.activity[u],
+            "n_buy_static": self.n_buy[u].astype(np.float32),
         }
+        out["activity"], out["n_buy"] = self.activity_as_of(u, ts)
         if self.clicks is not None:
             out["neg_items"], out["neg_cats"] = self.clicks.negatives(u, ts, self.hist_len)
         if label is not None:
@@ -219,10 +258,13 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
                         user_groups: pa.Table | None, group_attributes: pa.Table | None,
                         group_sequences: pa.Table | None, hist_len: int = 20,
                         group_seq_len: int = 30, n_levels: int = 3,
-                        clicks: pa.Table | None = None) -> FeatureStore:
+                        clicks: pa.Table | None = None,
+                        click_times: pa.Table | None = None) -> FeatureStore:
     """Assemble the store. ``buys`` = all purchases (user_id, item_id, category_id, ts); the
     per-sample time cut happens in :meth:`FeatureStore.batch`. ``clicks`` (the same columns,
-    the log's ``pv`` events) adds the negative-feedback history (:class:`ClickHistory`)."""
+    the log's ``pv`` events) adds the negative-feedback history (:class:`ClickHistory`);
+    ``click_times`` (user_id, ts of ``pv`` events; ``clicks`` serves if given) the
+    point-in-time click counts of the activity features."""
     users = users.sort_by("user_id")
     uvocab = users.column("user_id").to_numpy()
     n = uvocab.size
@@ -271,12 +313,15 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
     hi = lookup(ivocab, buys.column("item_id").to_numpy()[keep][order])
     hc = lookup(cvocab, buys.column("category_id").to_numpy()[keep][order])
     starts = np.searchsorted(hk, np.arange(n + 2, dtype=np.int64) << 32)
+    ct = click_times if click_times is not None else clicks
+    ck, cs, cbase = (None, None, 0) if ct is None else event_index(
+        lookup(uvocab, ct.column("user_id").to_numpy()), ct.column("ts").to_numpy(), n)
     return FeatureStore(uvocab, ivocab, cvocab, vocabs, user_attrs,
                         np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, low, gcodes, gattrs,
                         user_row, as_of, gsi, gsc, hk, hi, hc, starts, ts_base, hist_len,
                         None if clicks is None else click_history(clicks, buys, uvocab, ivocab,
                                                                   cvocab),
-                        item_price_buckets(items, ivocab))
+                        item_price_buckets(items, ivocab), ck, cs, cbase)
 
 
 def click_history(clicks: pa.Table, buys: pa.Table, uvocab: np.ndarray, ivocab: np.ndarray,

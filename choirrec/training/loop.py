@@ -41,8 +41,11 @@ def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True
     events = run.dataset("data", "events")
     cols = ["user_id", "item_id", "category_id", "ts"]
     buys = events.to_table(columns=cols, filter=pc.field("behavior") == "buy")
-    clicks = events.to_table(columns=cols, filter=pc.field("behavior") == "pv") \
-        if with_negatives else None
+    is_pv = pc.field("behavior") == "pv"
+    clicks = events.to_table(columns=cols, filter=is_pv) if with_negatives else None
+    # every model gets point-in-time click counts (activity features): two int64 columns
+    click_times = None if with_negatives else events.to_table(columns=["user_id", "ts"],
+                                                               filter=is_pv)
     has_priors = with_priors and run.manifest("priors") is not None
     m = int(run.manifest("groups")["n_stages"]) if has_priors else 3
     return build_feature_store(
@@ -51,7 +54,8 @@ def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True
         run.read_table("priors", "user_groups") if has_priors else None,
         run.read_table("priors", "group_attributes") if has_priors else None,
         run.read_table("priors", "group_sequences") if has_priors else None,
-        hist_len=hist_len, n_levels=m, clicks=clicks)
+        hist_len=hist_len, n_levels=m, clicks=clicks,
+        click_times=click_times)
 
 
 def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = None,
