@@ -21,3 +21,24 @@ def test_train_throughput_interleaves_models_and_reports_the_median_ratio(traine
     assert out["cost_ratio_choirrec_vs_base"] == pytest.approx(statistics.median(ratios))
     assert out["group_attention_hidden"] == [8] and out["group_seq_length"] == 5
     assert "choirrec costs" in capsys.readouterr().out
+
+
+def test_sequence_leak_reports_both_features_per_split(trained_run, capsys):
+    import math
+
+    from benchmarks.sequence_leak import main
+
+    run, _cfg, _marker = trained_run
+    out = main(["--run-dir", run.uri])
+    assert set(out["splits"]) == set(out["activity"]) == {"train", "valid", "test"}
+    n_train = run.read_table("data", "samples", "train").num_rows
+    for counts in ("static", "as_of_sample"):
+        bins = out["activity"]["train"][counts]
+        assert list(bins) == ["0", "1", "2-4", "5+"]
+        assert sum(b["n_samples"] for b in bins.values()) == n_train
+    # a user with no purchase before the validation day has no training positive: the leak
+    zero = out["activity"]["train"]["static"]["0"]
+    assert zero["positive_rate"] == 0.0 or math.isnan(zero["positive_rate"])
+    # counted as of the sample, every user's first purchase is a positive with 0 before it
+    assert out["activity"]["train"]["as_of_sample"]["0"]["positive_rate"] > 0
+    assert "positive rate by purchase count (as_of_sample)" in capsys.readouterr().out

@@ -118,7 +118,7 @@ def evaluate(cfg: Config, run: RunDir, force: bool = False) -> dict[str, dict]:
         print(format_comparison(rows, cfg.eval.baseline), flush=True)
         log.info("comparison: %s; plots: %s", run.path("eval", "comparison.csv"),
                  run.path("eval", "plots"))
-    else:
+    elif main:  # only Table 2 variants asked for (pipelines.ablations): nothing to compare
         log.warning("baseline %r not evaluated: no comparison.csv (train it first)",
                     cfg.eval.baseline)
     return results
