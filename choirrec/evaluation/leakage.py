@@ -13,22 +13,33 @@ has no training positive at all) and with counts as of each sample (docs/models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
 from choirrec.training.features import FeatureStore
 
 
+def _per_batch(store: FeatureStore, samples: pa.Table, fn: Callable[[dict], np.ndarray],
+               batch: int) -> np.ndarray:
+    """``fn`` of each batch the store builds for ``samples``, concatenated along rows."""
+    parts = []
+    for s in range(0, samples.num_rows, batch):
+        t = samples.slice(s, batch)
+        parts.append(fn(store.batch(t.column("user_id").to_numpy(),
+                                    t.column("item_id").to_numpy(),
+                                    t.column("category_id").to_numpy(),
+                                    t.column("ts").to_numpy())))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def hit_rates(store: FeatureStore, samples: pa.Table, batch: int = 65_536) -> dict:
     """Share of positives / negatives whose item is in their group sequence, and the lift
     (positive share / negative share); NaN where a class is absent."""
-    hits = np.zeros(samples.num_rows, bool)
-    for s in range(0, samples.num_rows, batch):
-        t = samples.slice(s, batch)
-        b = store.batch(t.column("user_id").to_numpy(), t.column("item_id").to_numpy(),
-                        t.column("category_id").to_numpy(), t.column("ts").to_numpy())
-        hits[s:s + t.num_rows] = ((b["group_seq_items"] == b["item_id"][:, None])
-                                  & (b["item_id"][:, None] > 0)).any(1)
+    hits = _per_batch(store, samples, lambda b: ((b["group_seq_items"] == b["item_id"][:, None])
+                                                 & (b["item_id"][:, None] > 0)).any(1),
+                      batch).astype(bool)
     y = samples.column("label").to_numpy().astype(bool)
     pos = float(hits[y].mean()) if y.any() else float("nan")
     neg = float(hits[~y].mean()) if (~y).any() else float("nan")
@@ -40,27 +51,16 @@ def hit_rates(store: FeatureStore, samples: pa.Table, batch: int = 65_536) -> di
 PURCHASE_BINS = ((0, 0), (1, 1), (2, 4), (5, None))  # purchase-count bins (inclusive)
 
 
-def _batched(store: FeatureStore, samples: pa.Table, keys: tuple[str, ...], batch: int
-             ) -> dict[str, np.ndarray]:
-    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for s in range(0, samples.num_rows, batch):
-        t = samples.slice(s, batch)
-        b = store.batch(t.column("user_id").to_numpy(), t.column("item_id").to_numpy(),
-                        t.column("category_id").to_numpy(), t.column("ts").to_numpy())
-        for k in keys:
-            out[k].append(b[k])
-    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
-
-
 def activity_label_rates(store: FeatureStore, samples: pa.Table, batch: int = 65_536) -> dict:
     """Positive rate and sample count per purchase-count bin, for the static counts
     (``n_buy_static``) and the counts as of the sample (``n_buy``). A bin whose training
     rate is far from its test rate is a leak; NaN where a bin is empty."""
-    b = _batched(store, samples, ("n_buy", "n_buy_static"), batch)
+    counts = _per_batch(store, samples, lambda b: np.stack([b["n_buy_static"], b["n_buy"]], 1),
+                        batch).reshape(-1, 2)
     y = samples.column("label").to_numpy().astype(np.float64)
     out: dict = {}
-    for name, key in (("static", "n_buy_static"), ("as_of_sample", "n_buy")):
-        n = b[key]
+    for col, name in enumerate(("static", "as_of_sample")):
+        n = counts[:, col]
         rows = {}
         for lo, hi in PURCHASE_BINS:
             m = (n >= lo) & (n <= (np.inf if hi is None else hi))

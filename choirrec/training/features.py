@@ -66,12 +66,18 @@ def attribute_codes(table: pa.Table, vocabs: dict[str, np.ndarray] | None = None
     return np.stack(cols, 1).astype(np.int64), vocabs
 
 
+def _ends_before(keys: np.ndarray, u: np.ndarray, ts: np.ndarray, ts_base: int) -> np.ndarray:
+    """Per sample, the position in ``keys`` (sorted (user index << 32 | ts - ts_base)) just
+    past its user's last event strictly before ``ts``."""
+    key = (u.astype(np.int64) << 32) | np.clip(ts - ts_base, 0, 2**32 - 1)
+    return np.searchsorted(keys, key, side="left")
+
+
 def _window(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndarray,
             ts_base: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """(positions, valid) of each sample's last ``length`` events strictly before ``ts``, in
     arrays sorted by (user index << 32 | ts - ts_base); right-aligned, invalid = padding."""
-    key = (u.astype(np.int64) << 32) | np.clip(ts - ts_base, 0, 2**32 - 1)
-    end = np.searchsorted(keys, key, side="left")  # events strictly before
+    end = _ends_before(keys, u, ts, ts_base)
     start = user_start[u]
     pos = end[:, None] - length + np.arange(length)[None, :]
     valid = (pos >= start[:, None]) & (pos < end[:, None])
@@ -80,21 +86,23 @@ def _window(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndar
 
 def _count_before(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndarray,
                   ts_base: int) -> np.ndarray:
-    """Per sample, the number of its user's events strictly before ``ts`` (same key layout
-    as :func:`_window`)."""
-    key = (u.astype(np.int64) << 32) | np.clip(ts - ts_base, 0, 2**32 - 1)
-    return np.searchsorted(keys, key, side="left") - user_start[u]
+    """Per sample, the number of its user's events strictly before ``ts``."""
+    return _ends_before(keys, u, ts, ts_base) - user_start[u]
 
 
 def event_index(user_index: np.ndarray, ts: np.ndarray, n_users: int
-                ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(sorted keys, per-user offsets (U + 2,), ts_base) of events, for point-in-time counts;
-    user index 0 (unknown) is dropped."""
+                ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(sorted keys, per-user offsets (U + 2,), ts_base, source rows in key order) of events:
+    the layout :func:`_window` and :func:`_count_before` search. User index 0 (unknown) is
+    dropped; equal keys keep their input order."""
     ts = ts.astype(np.int64)
     base = int(ts.min()) if ts.size else 0
-    keep = user_index > 0
-    keys = np.sort((user_index[keep].astype(np.int64) << 32) | (ts[keep] - base))
-    return keys, np.searchsorted(keys, np.arange(n_users + 2, dtype=np.int64) << 32), base
+    rows = np.flatnonzero(user_index > 0)
+    raw = (user_index[rows].astype(np.int64) << 32) | (ts[rows] - base)
+    order = np.argsort(raw, kind="stable")
+    keys = raw[order]
+    starts = np.searchsorted(keys, np.arange(n_users + 2, dtype=np.int64) << 32)
+    return keys, starts, base, rows[order]
 
 
 @dataclass
@@ -303,19 +311,13 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
         if group_sequences is not None:
             user_row, as_of, gsi, gsc = _group_sequence_tables(
                 group_sequences, keys, ivocab, cvocab, group_seq_len)
-    bu = lookup(uvocab, buys.column("user_id").to_numpy())
-    bts = buys.column("ts").to_numpy().astype(np.int64)
-    ts_base = int(bts.min()) if bts.size else 0
-    keep = bu > 0
-    keys_ = (bu[keep].astype(np.int64) << 32) | (bts[keep] - ts_base)
-    order = np.argsort(keys_, kind="stable")
-    hk = keys_[order]
-    hi = lookup(ivocab, buys.column("item_id").to_numpy()[keep][order])
-    hc = lookup(cvocab, buys.column("category_id").to_numpy()[keep][order])
-    starts = np.searchsorted(hk, np.arange(n + 2, dtype=np.int64) << 32)
+    hk, starts, ts_base, brows = event_index(lookup(uvocab, buys.column("user_id").to_numpy()),
+                                             buys.column("ts").to_numpy(), n)
+    hi = lookup(ivocab, buys.column("item_id").to_numpy()[brows])
+    hc = lookup(cvocab, buys.column("category_id").to_numpy()[brows])
     ct = click_times if click_times is not None else clicks
     ck, cs, cbase = (None, None, 0) if ct is None else event_index(
-        lookup(uvocab, ct.column("user_id").to_numpy()), ct.column("ts").to_numpy(), n)
+        lookup(uvocab, ct.column("user_id").to_numpy()), ct.column("ts").to_numpy(), n)[:3]
     return FeatureStore(uvocab, ivocab, cvocab, vocabs, user_attrs,
                         np.vstack([np.zeros((1, 3), np.float32), feats]), n_buy, low, gcodes, gattrs,
                         user_row, as_of, gsi, gsc, hk, hi, hc, starts, ts_base, hist_len,
