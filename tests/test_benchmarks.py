@@ -42,3 +42,24 @@ def test_sequence_leak_reports_both_features_per_split(trained_run, capsys):
     # counted as of the sample, every user's first purchase is a positive with 0 before it
     assert out["activity"]["train"]["as_of_sample"]["0"]["positive_rate"] > 0
     assert "positive rate by purchase count (as_of_sample)" in capsys.readouterr().out
+
+
+def test_fusion_gate_reports_channels_and_alpha_per_level(trained_run, capsys):
+    from benchmarks.fusion_gate import main
+
+    run, _cfg, _marker = trained_run
+    out = main(["--run-dir", run.uri, "--splits", "valid,test"])
+    for split in ("valid", "test"):
+        r = out["splits"][split]
+        assert r["seeds"] == [0]
+        assert set(r) >= {"all", *(f"level_{k}" for k in range(1, 6))}
+        n = run.read_table("data", "samples", split).num_rows
+        assert r["all"]["n_samples"] == n
+        assert sum(r[f"level_{k}"]["n_samples"] for k in range(1, 6)) == n
+        assert 0.0 <= r["all"]["alpha_best"] <= 1.0
+        assert 0.0 < r["all"]["alpha_learned"] < 1.0
+        # the hindsight α is the log-loss minimum over a grid that the learned gate is not bound to
+        assert r["all"]["log_loss_best"] <= r["all"]["log_loss_learned"] + 1e-9
+    assert "alpha_best" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="dual-channel"):
+        main(["--run-dir", run.uri, "--model", "base"])

@@ -165,7 +165,8 @@ def train(model: torch.nn.Module, cfg: ModelConfig, tc: TrainConfig, samples: pa
 
 @torch.no_grad()
 def predict_batches(model: torch.nn.Module, batches: Iterable[Batch]) -> dict[str, np.ndarray]:
-    """Scores (sigmoid of the fused logit), user indices, labels and, for ChoirRec, α_fusion."""
+    """Scores (sigmoid of the fused logit), user indices, labels and, for ChoirRec, α_fusion
+    and both channels' logits (``z_ind``, ``z_grp``: benchmarks/fusion_gate.py reads them)."""
     model.eval()
     out: dict[str, list[np.ndarray]] = {"score": [], "user_index": [], "label": []}
     for b in batches:
@@ -174,8 +175,9 @@ def predict_batches(model: torch.nn.Module, batches: Iterable[Batch]) -> dict[st
         out["user_index"].append(b["user_id"].numpy())
         if "label" in b:
             out["label"].append(b["label"].numpy())
-        if "alpha_fusion" in o:
-            out.setdefault("alpha_fusion", []).append(o["alpha_fusion"].numpy())
+        for k in ("alpha_fusion", "z_ind", "z_grp"):
+            if k in o:
+                out.setdefault(k, []).append(o[k].numpy())
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
