@@ -36,6 +36,8 @@ FLAGS = [
     flag("--activity-as-of-sample", "model.activity_as_of_sample",
          "activity features counted before each sample (false: the data stage's counts, "
          "which include later training purchases)", boolean),
+    flag("--reliability-input-norm", "model.reliability_input_norm",
+         "standardise the fusion gate's activity inputs (batch norm, no affine)", boolean),
 ]
 
 

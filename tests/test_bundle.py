@@ -94,3 +94,14 @@ def test_a_bundle_written_before_point_in_time_activity_reads_the_static_counts(
     assert loaded.cfg.activity_as_of_sample is False
     assert (loaded.cfg.activity_key, loaded.cfg.n_buy_key) == ("activity_static", "n_buy_static")
     assert CFG.activity_as_of_sample and CFG.activity_key == "activity"
+
+
+def test_a_bundle_written_before_reliability_input_norm_loads_without_the_norm(tmp_path):
+    old = dataclasses.replace(CFG, reliability_input_norm=False)
+    loaded = _load_as_written_before(tmp_path, "choirrec", old, "reliability_input_norm")
+    assert loaded.cfg.reliability_input_norm is False and loaded.reliability_norm is None
+    normed = dataclasses.replace(CFG, reliability_input_norm=True)
+    fs = pafs.LocalFileSystem()
+    write_bundle(fs, str(tmp_path / "n"), build_model("choirrec", normed), "choirrec", normed)
+    back, _ = read_bundle(fs, str(tmp_path / "n"))
+    assert back.reliability_norm is not None and not back.training  # running stats when scoring

@@ -170,3 +170,27 @@ def test_every_ablation_trains(ablation):
     assert losses[-1] < losses[0]  # it fits a fixed batch
     if not cfg.dual_channel:
         assert "z_grp" not in m(b)
+
+
+def test_reliability_input_norm_standardises_the_gate_inputs():
+    """With the norm, the gate sees standardised activity: in training an affine change of
+    the raw counts leaves α unchanged; scoring uses the running statistics, and a batch of
+    one sample works in both modes."""
+    torch.manual_seed(0)
+    m = ChoirRecModel(dataclasses.replace(CFG, reliability_input_norm=True))
+    b = batch()
+    a = m(b)["alpha_fusion"]
+    shifted = dict(b, activity=b["activity"] * 4.0 + 3.0)
+    assert torch.allclose(m(shifted)["alpha_fusion"], a, atol=1e-5)
+    plain = ChoirRecModel(CFG)
+    plain.load_state_dict({k: v for k, v in m.state_dict().items()
+                           if not k.startswith("reliability_norm.")})
+    assert not torch.allclose(plain(shifted)["alpha_fusion"], plain(b)["alpha_fusion"])
+    rm = m.reliability_norm.running_mean.clone()
+    assert float(rm.abs().sum()) > 0  # training batches updated the running statistics
+    one = {k: v[:1] for k, v in b.items()}
+    assert m(one)["alpha_fusion"].shape == (1,)  # training mode, one sample: running stats
+    assert torch.equal(m.reliability_norm.running_mean, rm)  # and leaves them alone
+    m.eval()
+    single = m(one)["alpha_fusion"]
+    assert torch.allclose(single, m(b)["alpha_fusion"][:1])  # per-sample when scoring

@@ -59,6 +59,11 @@ class ModelConfig:
     fusion_init_alpha: float = 0.1
     # weight of a BCE on z_ind and one on z_grp alone, added to eq. 11 (0 = the paper's loss)
     channel_aux_weight: float = 0.0
+    # standardise the reliability network's inputs (batch statistics in training, running
+    # ones when scoring) so the gate's level and its per-activity slope learn at comparable
+    # rates: raw log counts (0-7) next to a fill rate (0-1) let Adagrad move α mostly along
+    # the count-weighted paths (docs/models.md, "How the fusion gate learns")
+    reliability_input_norm: bool = False
     extra: dict = field(default_factory=dict)
 
     @property

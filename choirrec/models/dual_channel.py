@@ -53,6 +53,22 @@ class GroupFeatures(nn.Module):
         return torch.cat(parts, -1) if parts else target.new_zeros((target.shape[0], 0))
 
 
+class ActivityNorm(nn.BatchNorm1d):
+    """Standardises the activity features for the reliability network, no affine part (the
+    MLP after it has its own). Batch statistics in training, running ones when scoring, so a
+    served request is normalised exactly as evaluation does; a training batch of one sample
+    (an epoch's last) uses the running statistics instead of failing."""
+
+    def __init__(self, n_features: int):
+        super().__init__(n_features, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] < 2:
+            return nn.functional.batch_norm(x, self.running_mean, self.running_var,
+                                            training=False, eps=self.eps)
+        return super().forward(x)
+
+
 class ChoirRecModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -69,6 +85,8 @@ class ChoirRecModel(nn.Module):
         self.grp_out = nn.Linear(h2, 1)
         self.inject = MLP(2 * h1, (h1,), h1) if cfg.asymmetric_injection else None
         self.reliability = MLP(cfg.n_activity_features, (16,), 2)
+        self.reliability_norm = (ActivityNorm(cfg.n_activity_features)
+                                 if cfg.reliability_input_norm else None)
         if not 0.0 < cfg.fusion_init_alpha < 1.0:
             raise ValueError(f"model.fusion_init_alpha={cfg.fusion_init_alpha}: α_fusion is a "
                              "sigmoid, so its starting value must lie strictly in (0, 1); "
@@ -92,7 +110,10 @@ class ChoirRecModel(nn.Module):
             h_ind = h_ind + self.inject(torch.cat([h_grp.detach(), h_ind], -1))
         z_ind = self.ind.out(self.ind.layer2(h_ind)).squeeze(-1)
         z_grp = self.grp_out(self.grp_layer2(h_grp)).squeeze(-1)
-        heads = torch.sigmoid(self.reliability(b[self.cfg.activity_key]))
+        act = b[self.cfg.activity_key]
+        if self.reliability_norm is not None:
+            act = self.reliability_norm(act)
+        heads = torch.sigmoid(self.reliability(act))
         a_fusion, a_distill = heads[:, 0], heads[:, 1]
         z = (1 - a_fusion) * z_ind + a_fusion * z_grp  # eq. 10
         return {"logit": z, "z_ind": z_ind, "z_grp": z_grp, "alpha_fusion": a_fusion,

@@ -25,7 +25,7 @@ SPEC = "model.json"
 # ModelConfig fields added after bundles were first written, with the value those older
 # bundles were trained with (a missing key must not silently take today's default)
 LEGACY_DEFAULTS = {"attention_pooling": "sum", "group_attention_hidden": None,
-                   "activity_as_of_sample": False}
+                   "activity_as_of_sample": False, "reliability_input_norm": False}
 
 
 def spec(kind: str, cfg: ModelConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:
