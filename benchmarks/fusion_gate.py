@@ -16,13 +16,12 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 from choirrec.evaluation.fusion_gate import gate_report
+from choirrec.evaluation.report import aggregate
 from choirrec.evaluation.stage import trained_models
 from choirrec.run_dir import RunDir
 from choirrec.segments import sample_levels
-from choirrec.training.bundle import read_bundle
+from choirrec.training.bundle import feature_run_dir, read_bundle
 from choirrec.training.loop import load_feature_store, predict
 
 COLUMNS = ("gauc_ind", "gauc_grp", "gauc_fused", "alpha_learned", "alpha_best",
@@ -37,7 +36,9 @@ def seed_reports(run: RunDir, model: str, split: str) -> dict[int, dict]:
                          f"--run-dir {run.uri} --model {model}` first")
     samples = run.read_table("data", "samples", split)
     act = run.read_table("data", "user_activity")
-    au, nb, nc = (act.column(c).to_numpy() for c in ("user_id", "n_buy", "n_click"))
+    users = samples.column("user_id").to_numpy()
+    levels = sample_levels(users, *(act.column(c).to_numpy()
+                                    for c in ("user_id", "n_buy", "n_click")))
     stores: dict[tuple, object] = {}
     out = {}
     for seed in seeds:
@@ -45,29 +46,25 @@ def seed_reports(run: RunDir, model: str, split: str) -> dict[int, dict]:
         if spec["kind"] != "choirrec" or not spec["model_config"].get("dual_channel", True):
             raise SystemExit(f"models/{model} is a {spec['kind']} model without two channels; "
                              "the fusion gate exists only in the dual-channel ChoirRec")
-        frel, hist_len = spec["feature_run"], int(spec["train_config"]["hist_len"])
-        if (frel, hist_len) not in stores:
-            frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
-            stores[(frel, hist_len)] = load_feature_store(frun, hist_len, with_priors=True)
-        pred = predict(net, samples, stores[(frel, hist_len)])
-        users = samples.column("user_id").to_numpy()
-        levels = sample_levels(users, au, nb, nc)
+        key = (spec["feature_run"], int(spec["train_config"]["hist_len"]))
+        if key not in stores:
+            stores[key] = load_feature_store(feature_run_dir(run, spec), key[1],
+                                             with_priors=True)
+        pred = predict(net, samples, stores[key])
         out[seed] = gate_report(pred["z_ind"], pred["z_grp"], pred["alpha_fusion"],
                                 pred["label"], users, levels)
     return out
 
 
-def summarise(per_seed: dict[int, dict]) -> dict[str, dict[str, float]]:
-    """Mean and std over seeds of every figure, per segment."""
-    first = next(iter(per_seed.values()))
-    res: dict[str, dict[str, float]] = {}
-    for seg, row in first.items():
-        res[seg] = {}
-        for k in row:
-            v = np.array([per_seed[s][seg][k] for s in per_seed], dtype=np.float64)
-            res[seg][k] = float(v.mean())
-            if not k.startswith("n_"):
-                res[seg][f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else 0.0
+def summarise(per_seed: dict[int, dict]) -> dict[str, dict]:
+    """Per segment, mean and std over seeds of every figure (the evaluation's aggregation;
+    the per-seed copies it keeps are left out of the printed JSON)."""
+    segments = next(iter(per_seed.values()))
+    res = {}
+    for seg in segments:
+        agg = aggregate({s: r[seg] for s, r in per_seed.items()})
+        agg.pop("per_seed")
+        res[seg] = agg
     return res
 
 

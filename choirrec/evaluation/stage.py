@@ -29,7 +29,7 @@ from choirrec.evaluation.comparison import (
 from choirrec.evaluation.report import aggregate, seed_metrics
 from choirrec.evaluation.scoring import score_split
 from choirrec.run_dir import RunDir, fingerprint
-from choirrec.training.bundle import read_spec
+from choirrec.training.bundle import feature_run_dir, read_spec
 from choirrec.training.loop import load_feature_store
 from choirrec.training.stage import uses_negatives
 
@@ -74,8 +74,8 @@ def evaluate_model(run: RunDir, name: str, seeds: dict[int, dict], cfg: Config,
         negatives = uses_negatives(spec["kind"])
         key = f"{frel}|{priors}|{hist_len}|{negatives}"
         if key not in stores:
-            frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
-            stores[key] = ray.put(load_feature_store(frun, hist_len, with_priors=priors,
+            stores[key] = ray.put(load_feature_store(feature_run_dir(run, spec), hist_len,
+                                                     with_priors=priors,
                                                      with_negatives=negatives))
         t = time.perf_counter()
         preds[seed] = score_split(run, path, stores[key], ec)

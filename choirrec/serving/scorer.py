@@ -18,7 +18,7 @@ from choirrec.schema import USER_ATTRIBUTES
 from choirrec.serving.cold_start import ATTRIBUTE_FIELDS, GroupAssigner
 from choirrec.serving.lookup import FeatureLookup, GroupRow, RunDirLookup
 from choirrec.serving.schemas import ScoreRequest, ScoreResponse
-from choirrec.training.bundle import read_bundle
+from choirrec.training.bundle import feature_run_dir, read_bundle
 from choirrec.training.stage import uses_negatives
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,7 @@ def load_model(run: RunDir, uri: str, lookup: FeatureLookup | None = None,
     """Load ``uri`` (relative to the run: ``models/<name>/seed_<s>``) with its features."""
     m = run.require(uri, f"train it first (python -m pipelines.train --run-dir {run.uri})")
     model, spec = read_bundle(run.fs, run.path(uri))
-    frel = spec.get("feature_run", ".")
-    frun = run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
+    frun = feature_run_dir(run, spec)
     uses_priors = bool(spec.get("uses_priors", True))
     if lookup is None:  # the Cold-Transformer baseline also reads clicked-not-bought items
         lookup = RunDirLookup(frun, int(spec["train_config"]["hist_len"]), uses_priors,

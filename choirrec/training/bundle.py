@@ -18,6 +18,7 @@ import torch
 
 from choirrec.config import from_dict
 from choirrec.models.config import ModelConfig
+from choirrec.run_dir import RunDir
 from choirrec.training.loop import build_model
 
 WEIGHTS = "model.pt"
@@ -47,6 +48,13 @@ def write_bundle(fs: pafs.FileSystem, path: str, model: torch.nn.Module, kind: s
 def read_spec(fs: pafs.FileSystem, path: str) -> dict[str, Any]:
     with fs.open_input_stream(f"{path}/{SPEC}") as f:
         return json.loads(f.read())
+
+
+def feature_run_dir(run: RunDir, spec: dict[str, Any]) -> RunDir:
+    """The run directory whose features the bundle was trained on: ``spec["feature_run"]``
+    relative to ``run`` ("." = the run itself; a regrouping ablation trains on a sub-run)."""
+    frel = spec.get("feature_run", ".")
+    return run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
 
 
 def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[str, Any]]:
