@@ -16,13 +16,13 @@ import argparse
 import json
 import time
 
-from choirrec.evaluation.fusion_gate import gate_report
+from choirrec.diagnostics.fusion_gate import gate_report
 from choirrec.evaluation.report import aggregate
-from choirrec.evaluation.stage import trained_models
+from choirrec.features import load_feature_store
+from choirrec.models.bundle import feature_run_dir, read_bundle, trained_models
 from choirrec.run_dir import RunDir
 from choirrec.segments import sample_levels
-from choirrec.training.bundle import feature_run_dir, read_bundle
-from choirrec.training.loop import load_feature_store, predict
+from choirrec.training.loop import predict
 
 COLUMNS = ("gauc_ind", "gauc_grp", "gauc_fused", "alpha_learned", "alpha_best",
            "gauc_at_alpha_best")

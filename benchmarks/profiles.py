@@ -19,7 +19,8 @@ import time
 import ray
 
 from choirrec.config import EmbedConfig, LlmCpuConfig, ProfileConfig
-from choirrec.profiles.stage import build_profiles, embed_profiles
+from choirrec.profiles.embed_stage import embed_profiles
+from choirrec.profiles.stage import build_profiles
 from choirrec.run_dir import RunDir
 
 

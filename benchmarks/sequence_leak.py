@@ -4,7 +4,7 @@
     python -m benchmarks.sequence_leak --run-dir runs/taobao
 
 For each split: the share of positive and of negative samples whose candidate item is in
-the group sequence the model reads for that sample (choirrec/evaluation/leakage.py). A
+the group sequence the model reads for that sample (choirrec/diagnostics/leakage.py). A
 train lift far above the test lift means the feature leaks training labels (docs/groups.md).
 Then the positive rate per purchase-count bin, with the data stage's counts and with counts
 as of each sample (the activity features, docs/models.md). Prints JSON and tables.
@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from choirrec.evaluation.leakage import activity_label_rates, hit_rates
+from choirrec.diagnostics.leakage import activity_label_rates, hit_rates
+from choirrec.features import load_feature_store
 from choirrec.run_dir import RunDir
-from choirrec.training.loop import load_feature_store
 
 
 def main(argv: list[str] | None = None) -> dict:

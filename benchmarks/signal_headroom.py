@@ -3,7 +3,7 @@
     python -m benchmarks.signal_headroom --run-dir runs/demo          # after `make demo`
     python -m benchmarks.signal_headroom --run-dir runs/taobao        # reference rows only
 
-Rows (GAUC overall and for low-activity users, AUC), see choirrec/evaluation/headroom.py:
+Rows (GAUC overall and for low-activity users, AUC), see choirrec/diagnostics/headroom.py:
 the generator's own persona terms (embedded world only: what a perfect group prior could
 know), the same averaged over each group's / attribute tuple's persona mix (what groups or
 attributes reveal at best), a fully converged logistic regression over explicit crosses with
@@ -25,7 +25,7 @@ def _persona_world(run):
     from choirrec.config import SyntheticConfig
     from choirrec.data.personas import PERSONAS, PRICE_PREFERENCE
     from choirrec.data.synthetic import build_world
-    from choirrec.evaluation.headroom import PersonaWorld
+    from choirrec.diagnostics.headroom import PersonaWorld
 
     known = {f.name for f in dataclasses.fields(SyntheticConfig)}
     raw = run.read_json("data", "dataset.json")["config"]["synthetic"]
@@ -37,7 +37,7 @@ def _persona_world(run):
 
 
 def _oracle_rows(run, test) -> dict[str, np.ndarray]:
-    from choirrec.evaluation.headroom import dense_ids, expected_affinity, oracle_scores
+    from choirrec.diagnostics.headroom import dense_ids, expected_affinity, oracle_scores
 
     world, n_p = _persona_world(run)
     per = run.read_table("data", "personas")
@@ -73,12 +73,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the reference")
     a = p.parse_args(argv)
 
-    from choirrec.evaluation.headroom import logistic_reference
-    from choirrec.evaluation.stage import trained_models
+    from choirrec.diagnostics.headroom import logistic_reference
+    from choirrec.features import load_feature_store, lookup
     from choirrec.metrics import auc, gauc_with_counts
+    from choirrec.models.bundle import trained_models
     from choirrec.run_dir import RunDir
-    from choirrec.training.features import lookup
-    from choirrec.training.loop import load_feature_store
 
     run = RunDir(a.run_dir)
     t0 = time.time()

@@ -8,7 +8,7 @@ same ``--batches`` shuffled batches of the train split, after ``--warmup`` batch
 ``--repeats`` times with base and choirrec alternating, so the drift of a shared machine
 hits both (rates: median; cost ratio: median of the per-repeat ratios). ``--ray``: one
 epoch through Ray Train (1 worker), which adds Ray Data streaming and reporting.
-Target (model issue): choirrec costs <= 2x base per sample. Prints one JSON object and a
+Target: choirrec costs <= 2x base per sample. Prints one JSON object and a
 table.
 """
 
@@ -23,16 +23,10 @@ import numpy as np
 import torch
 
 from choirrec.config import TrainConfig
+from choirrec.features import collate, load_feature_store
+from choirrec.models.registry import build_model
 from choirrec.run_dir import RunDir
-from choirrec.training.loop import (
-    build_model,
-    collate,
-    load_feature_store,
-    model_config,
-    optimizer,
-    run_epoch,
-    table_batches,
-)
+from choirrec.training.loop import model_config, optimizer, run_epoch, table_batches
 from pipelines.cli import int_list
 
 

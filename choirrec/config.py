@@ -190,7 +190,7 @@ class TrainConfig:
     """Training on Ray Train (§5.1 defaults): ``python -m pipelines.train``."""
 
     model: str = "choirrec"  # base | choirrec
-    ablation: str | None = None  # a Table 2 variant (choirrec.training.ablations.ABLATIONS)
+    ablation: str | None = None  # a Table 2 variant (choirrec.models.registry.ABLATIONS)
     seeds: tuple[int, ...] = (0,)  # one trained model per seed; evaluation reports mean ± std
     epochs: int = 1  # the one-epoch phenomenon of CTR/CVR models: a 2nd pass overfits ids
     batch_size: int = 1024  # global batch (§5.1), split across workers
@@ -224,7 +224,7 @@ class EvalConfig:
 class AblationConfig:
     """Table 2: ``python -m pipelines.ablations``."""
 
-    variants: tuple[str, ...] = ()  # empty: all of choirrec.training.ablations.ABLATIONS
+    variants: tuple[str, ...] = ()  # empty: all of choirrec.models.registry.ABLATIONS
     reference: str = "choirrec"  # relative changes are against the full model
 
 

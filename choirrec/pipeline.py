@@ -57,7 +57,7 @@ def _profiles(cfg: Config, run: RunDir) -> tuple[int | None, str]:
 
 
 def _embeddings(cfg: Config, run: RunDir) -> tuple[int | None, str]:
-    from choirrec.profiles.stage import embed_profiles
+    from choirrec.profiles.embed_stage import embed_profiles
 
     m = embed_profiles(cfg.embed, run, vllm_cfg=cfg.profiles.vllm)
     return m.get("users"), f"{m.get('embedder')} ({m.get('dims', 'n/a')}-d)"

@@ -5,7 +5,7 @@ Group key = a prefix of the hierarchical code, written ``"g1-g2-g3"`` (level 3),
 user can use the finest group that is big enough: a user whose full group has fewer than
 ``min_group_size`` members backs off to its level-2 prefix group, then to its level-1 group
 (level 1 is used even if it is small, since nothing coarser exists). This backoff is ours, not
-the paper's: it keeps sparse groups' priors stable (DESIGN.md §3).
+the paper's: it keeps sparse groups' priors stable (docs/design.md §5).
 
 * group attributes (§4.3.2): per group, the mode of each discrete attribute and the mean of each
   continuous one over the members that have it; :func:`complete_attributes` fills a user's
@@ -15,7 +15,7 @@ the paper's: it keeps sparse groups' priors stable (DESIGN.md §3).
   **point-in-time**: one snapshot per day (``sequence_snapshot_days``) from the first training
   sample's day to the test days, each built from purchases strictly before its ``as_of``, and
   a sample reads the latest snapshot at or before its own timestamp
-  (:class:`choirrec.training.features.FeatureStore`). A single sequence from the whole training
+  (:class:`choirrec.features.FeatureStore`). A single sequence from the whole training
   window would contain the training samples' own purchases — 74% of Taobao's training
   positives had their item in their group's sequence against 1% on the test day — a leak
   the model learns and the test day lacks (docs/groups.md).

@@ -5,17 +5,20 @@ A stage's output is a directory (``data/``, ``groups/``, ...). It is written und
 commit marker, holding the fingerprint of the config and inputs that made it — is written
 last. A reader trusts a stage directory only if its manifest exists, so a run killed midway
 never leaves a partial output that looks complete, and a rerun with the same fingerprint is
-skipped (idempotent stages).
+skipped (idempotent stages). Single files outside a stage directory (a CSV report, a plot) go
+through :func:`write_bytes_atomic`: a temp file, then a rename.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -229,3 +232,24 @@ class RunDir:
     def read_json(self, *parts: str) -> Any:
         with self.fs.open_input_stream(self.path(*parts)) as f:
             return json.loads(f.read())
+
+
+def write_bytes_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write to ``path.tmp`` then rename: a reader never sees half a file."""
+    tmp = f"{path}.tmp"
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(tmp) as f:
+        f.write(data)
+    fs.move(tmp, path)
+
+
+def write_csv(fs: pafs.FileSystem, path: str, rows: Sequence[Mapping]) -> None:
+    """Rows (dicts with the same keys) as CSV, atomically; floats to 6 significant digits."""
+    if not rows:
+        raise ValueError(f"{path}: no rows to write")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_bytes_atomic(fs, path, buf.getvalue().encode())

@@ -1,4 +1,4 @@
-"""Artifact schemas (DESIGN.md §2), declared once, and the validator used at every stage boundary.
+"""Artifact schemas (docs/design.md §3), declared once, and the validator used at every stage boundary.
 
 Every stage validates what it reads and what it writes. A problem raises :class:`SchemaError`
 naming the artifact, the column, what was found and how to fix it, because the person reading

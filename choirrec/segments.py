@@ -13,21 +13,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from choirrec.hashing import mix64
 from choirrec.metrics import auc, gauc_with_counts
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a fixed, well-spread hash of int64 ids (stable across runs)."""
-    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def activity_rank(user_ids, n_buy, n_click) -> np.ndarray:
     """0-based rank of each user, ascending by (purchases, clicks, hash(user_id))."""
     u = np.asarray(user_ids, dtype=np.int64)
-    order = np.lexsort((_mix64(u), np.asarray(n_click), np.asarray(n_buy)))
+    order = np.lexsort((mix64(u), np.asarray(n_click), np.asarray(n_buy)))
     rank = np.empty(u.size, dtype=np.int64)
     rank[order] = np.arange(u.size)
     return rank

@@ -23,12 +23,12 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from choirrec.run_dir import resolve
-from choirrec.segments import _mix64
+from choirrec.hashing import mix64
+from choirrec.run_dir import RunDir, resolve
 
 
 def shard_of(user_ids: np.ndarray, n_shards: int) -> np.ndarray:
-    return (_mix64(np.asarray(user_ids, dtype=np.int64)) % np.uint64(n_shards)).astype(np.int64)
+    return (mix64(np.asarray(user_ids, dtype=np.int64)) % np.uint64(n_shards)).astype(np.int64)
 
 
 def n_shards_for(n_users: int, users_per_shard: int) -> int:
@@ -40,7 +40,7 @@ def sample_users(user_ids: np.ndarray, max_users: int | None) -> np.ndarray:
     u = np.asarray(user_ids, dtype=np.int64)
     if max_users is None or max_users >= u.size:
         return np.sort(u)
-    return np.sort(u[np.argsort(_mix64(u), kind="stable")[:max_users]])
+    return np.sort(u[np.argsort(mix64(u), kind="stable")[:max_users]])
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,18 @@ class ShardStore:
         tmp = f"{self.staging}/.tmp-{shard:05d}-{uuid.uuid4().hex[:8]}-{os.getpid()}"
         pq.write_table(table, tmp, filesystem=fs)
         fs.move(tmp, final)
+
+
+def stage_store(run: RunDir, stage: str, fp: str, n_shards: int) -> ShardStore:
+    """Shards of ``stage``; rows are reused from the previous committed output — the run's own,
+    else its ``reuse_from`` run's (a rolling-day fold reuses its parent's unchanged profiles
+    and embeddings: reuse is keyed by input hashes, so it is exact whatever the source)."""
+    prev, src = run.manifest(stage), run
+    if prev is None and run.reuse_from() is not None:
+        src = run.reuse_from()
+        prev = src.manifest(stage)
+    if prev is not None and src.fs.type_name != run.fs.type_name:
+        prev = None  # the shard store reads previous rows through the run's own filesystem
+    return ShardStore(run.uri, run.staging(stage, fp),
+                      src.path(stage) if prev else None,
+                      prev.get("n_shards") if prev else None, n_shards)

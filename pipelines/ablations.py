@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from choirrec.evaluation.ablation_study import run_ablations
+from choirrec.experiments.table2 import run_ablations
 from choirrec.run_dir import RunDir
 from pipelines.cli import flag, int_list, stage_main, str_list
 

@@ -12,7 +12,7 @@ eval/compare/units.parquet, and prints the table.
 
 from __future__ import annotations
 
-from choirrec.evaluation.compare import compare
+from choirrec.experiments.rolling_comparison import compare
 from choirrec.run_dir import RunDir
 from pipelines.cli import flag, seed_list, stage_main, str_list
 

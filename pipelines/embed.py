@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from choirrec.profiles.stage import embed_profiles
+from choirrec.profiles.embed_stage import embed_profiles
 from choirrec.run_dir import RunDir
 from pipelines.cli import flag, stage_main
 

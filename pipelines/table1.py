@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from choirrec.evaluation.table1 import run_table1
+from choirrec.experiments.table1 import run_table1
 from choirrec.run_dir import RunDir
 from pipelines.cli import flag, int_list, stage_main, str_list
 

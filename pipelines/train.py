@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
+from choirrec.models.registry import ABLATIONS, MODELS
 from choirrec.run_dir import RunDir
-from choirrec.training.ablations import ABLATIONS, MODELS
 from choirrec.training.stage import train_model
 from pipelines.cli import boolean, flag, int_list, stage_main
 

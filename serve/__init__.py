@@ -1,1 +1,1 @@
-"""Ray Serve application for online scoring (DESIGN.md §4). Built in the online-scoring issue."""
+"""Ray Serve application for online scoring (docs/serving.md)."""

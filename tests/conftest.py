@@ -39,7 +39,8 @@ def embedded_world(ray_cluster, tmp_path_factory):
     copy it with ``clone_run`` before running stages that write)."""
     from choirrec.config import DataConfig, EmbedConfig, ProfileConfig, SyntheticConfig
     from choirrec.data.prepare import prepare_data
-    from choirrec.profiles.stage import build_profiles, embed_profiles
+    from choirrec.profiles.embed_stage import embed_profiles
+    from choirrec.profiles.stage import build_profiles
     from choirrec.run_dir import RunDir
 
     run = RunDir(str(tmp_path_factory.mktemp("world") / "run"))

@@ -3,7 +3,7 @@
 import pytest
 
 from choirrec.models.config import ModelConfig
-from choirrec.training.ablations import (
+from choirrec.models.registry import (
     ABLATIONS,
     apply_ablation,
     group_variant,

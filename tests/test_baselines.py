@@ -10,20 +10,19 @@ import pytest
 import torch
 
 from choirrec.config import TrainConfig
-from choirrec.evaluation.table1 import TABLE1, check_models, format_table1, table1_rows
+from choirrec.experiments.table1 import TABLE1, check_models, format_table1, table1_rows
+from choirrec.features import build_feature_store, uses_priors
 from choirrec.metrics import auc
+from choirrec.models.bundle import read_bundle, write_bundle
 from choirrec.models.config import ModelConfig
+from choirrec.models.registry import MODELS, build_model, model_name, parse_model_name
 from choirrec.models.uie import CentroidMemory
-from choirrec.training.ablations import MODELS, model_name, parse_model_name
-from choirrec.training.bundle import read_bundle, write_bundle
-from choirrec.training.features import build_feature_store
-from choirrec.training.loop import build_model, predict, train
-from choirrec.training.stage import uses_priors
+from choirrec.training.loop import predict, train
 from tests.planted import planted_samples, planted_tables
 
 BASELINES = ["poso", "uie", "melt", "cold_transformer"]
 CFG = ModelConfig(n_users=12, n_items=30, n_categories=6, attr_cardinalities=(3, 4),
-                  hidden=(32, 16), extra={"uie_clusters": 4, "melt_long": 3})
+                  hidden=(32, 16), uie_clusters=4, melt_long=3)
 
 
 @pytest.fixture(autouse=True)
@@ -285,7 +284,7 @@ def planted(n_users=60, n_items=40, n=3000, seed=0):
                                 clicks=events(1500))
     samples = planted_samples(rng, n_users, n_items, n)
     cfg = ModelConfig(n_users=n_users, n_items=n_items, n_categories=5, n_clusters=2,
-                      extra={"uie_clusters": 8})
+                      uie_clusters=8)
     return store, samples, cfg
 
 

@@ -9,8 +9,8 @@ import pyarrow.fs as pafs
 import pytest
 import torch
 
-from choirrec.training.bundle import read_bundle, read_spec, unwrap, write_bundle
-from choirrec.training.loop import build_model
+from choirrec.models.bundle import read_bundle, read_spec, unwrap, write_bundle
+from choirrec.models.registry import build_model
 from tests.test_models import CFG, batch
 
 
@@ -105,3 +105,52 @@ def test_a_bundle_written_before_reliability_input_norm_loads_without_the_norm(t
     write_bundle(fs, str(tmp_path / "n"), build_model("choirrec", normed), "choirrec", normed)
     back, _ = read_bundle(fs, str(tmp_path / "n"))
     assert back.reliability_norm is not None and not back.training  # running stats when scoring
+
+
+def _as_written_with_extra(tmp_path, kind: str, cfg, extra: dict) -> tuple:
+    """A bundle whose spec has the old free-form ``extra`` dict instead of typed fields."""
+    from choirrec.models.config import BASELINE_FIELDS
+
+    fs = pafs.LocalFileSystem()
+    model = build_model(kind, cfg)
+    write_bundle(fs, str(tmp_path / "m"), model, kind, cfg)
+    spec_path = tmp_path / "m" / "model.json"
+    spec = json.loads(spec_path.read_text())
+    for k in BASELINE_FIELDS:
+        del spec["model_config"][k]
+    spec["model_config"]["extra"] = extra
+    spec_path.write_text(json.dumps(spec))
+    return model, fs
+
+
+def test_a_bundle_with_the_old_extra_dict_loads_into_typed_fields(tmp_path):
+    cfg = dataclasses.replace(CFG, uie_clusters=8, uie_decay=0.9)
+    torch.manual_seed(0)
+    model, fs = _as_written_with_extra(tmp_path, "uie", cfg,
+                                       {"uie_clusters": 8, "uie_decay": 0.9})
+    loaded, _ = read_bundle(fs, str(tmp_path / "m"))
+    assert (loaded.cfg.uie_clusters, loaded.cfg.uie_decay) == (8, 0.9)
+    b = batch(16)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(b)["logit"], loaded(b)["logit"])
+    # an empty extra (every bundle of the other models) gives the defaults
+    _as_written_with_extra(tmp_path, "base", CFG, {})
+    assert read_bundle(fs, str(tmp_path / "m"))[0].cfg.uie_clusters == 64
+
+
+def test_an_unknown_key_in_the_old_extra_dict_is_named(tmp_path):
+    _, fs = _as_written_with_extra(tmp_path, "base", CFG, {"poso_cc": 3.0})
+    with pytest.raises(ValueError, match=r"model_config.extra holds \['poso_cc'\].*poso_c"):
+        read_bundle(fs, str(tmp_path / "m"))
+
+
+def test_fingerprints_see_baseline_settings_as_the_old_extra_dict():
+    """Stage fingerprints of models trained before the typed fields must not change."""
+    from choirrec.models.config import BASELINE_FIELDS, ModelConfig, fingerprint_fields
+
+    old_layout = {k: v for k, v in dataclasses.asdict(ModelConfig()).items()
+                  if k not in BASELINE_FIELDS}
+    assert fingerprint_fields(ModelConfig()) == {**old_layout, "extra": {}}
+    changed = fingerprint_fields(ModelConfig(poso_c=3.0, margin=0.1))
+    assert changed["extra"] == {"poso_c": 3.0} and changed["margin"] == 0.1
+    assert not set(BASELINE_FIELDS) & set(changed)

@@ -7,16 +7,16 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from choirrec.evaluation.comparison import (
+from choirrec.evaluation.lifts import (
     SEGMENT_KEYS,
     ablation_rows,
     comparison_rows,
     format_comparison,
     paired_lift,
-    write_csv,
 )
 from choirrec.evaluation.report import aggregate, alpha_by_level, seed_metrics
 from choirrec.metrics import gauc
+from choirrec.run_dir import write_csv
 
 
 def test_alpha_by_level_averages_users_not_samples():

@@ -1,7 +1,7 @@
 import numpy as np
 import pyarrow as pa
 
-from choirrec.training.features import build_feature_store, item_price_buckets
+from choirrec.features import build_feature_store, item_price_buckets
 
 
 def store(hist_len=3):

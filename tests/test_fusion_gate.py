@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss as sk_log_loss
 
-from choirrec.evaluation.fusion_gate import best_alpha, fused_logit, gate_report, log_loss
+from choirrec.diagnostics.fusion_gate import best_alpha, fused_logit, gate_report, log_loss
 from choirrec.metrics import gauc
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pyarrow as pa
 
-from choirrec.evaluation.headroom import (
+from choirrec.diagnostics.headroom import (
     PersonaWorld,
     cross_features,
     dense_ids,
@@ -11,8 +11,8 @@ from choirrec.evaluation.headroom import (
     logistic_reference,
     oracle_scores,
 )
+from choirrec.features import build_feature_store, item_price_buckets
 from choirrec.metrics import auc
-from choirrec.training.features import build_feature_store, item_price_buckets
 from tests.planted import planted_samples, planted_tables
 
 

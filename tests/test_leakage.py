@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from choirrec.evaluation.leakage import activity_label_rates, hit_rates
+from choirrec.diagnostics.leakage import activity_label_rates, hit_rates
 from tests.test_features import store
 
 

@@ -73,7 +73,7 @@ def test_rerun_skips_every_current_stage(tiny, first_run):
 def test_compare_pools_two_rolling_test_days_with_intervals(tiny, first_run):
     import dataclasses
 
-    from choirrec.evaluation.compare import compare
+    from choirrec.experiments.rolling_comparison import compare
     from choirrec.run_dir import RunDir
 
     cfg, root = tiny

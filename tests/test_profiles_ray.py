@@ -10,13 +10,9 @@ import pytest
 
 from choirrec.config import DataConfig, EmbedConfig, LlmCpuConfig, ProfileConfig, SyntheticConfig
 from choirrec.data.prepare import prepare_data
+from choirrec.profiles.embed_stage import choose_embedder, embed_profiles
 from choirrec.profiles.prompt import build_messages, prompt_sha256
-from choirrec.profiles.stage import (
-    build_profiles,
-    choose_embedder,
-    embed_profiles,
-    profile_fingerprint,
-)
+from choirrec.profiles.stage import build_profiles, profile_fingerprint
 from choirrec.run_dir import RunDir
 from choirrec.schema import EMBEDDINGS, PROFILES, validate_table
 from choirrec.serving.cold_start import load_interest_prior, profile_from_attributes

@@ -7,7 +7,7 @@ import pytest
 from choirrec.config import Config, DataConfig, SyntheticConfig
 from choirrec.data.cvr_samples import DAY
 from choirrec.data.synthetic_source import synthetic_split
-from choirrec.evaluation.rolling import choose_test_days, eligible_users_by_day, fold_config
+from choirrec.experiments.rolling_folds import choose_test_days, eligible_users_by_day, fold_config
 
 
 def test_eligible_users_by_day_counts_users_with_both_labels_that_day():

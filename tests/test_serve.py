@@ -43,8 +43,8 @@ def _known(run, n=5):
 
 
 def test_scores_equal_the_offline_model(app):
+    from choirrec.models.bundle import read_bundle
     from choirrec.serving.lookup import RunDirLookup
-    from choirrec.training.bundle import read_bundle
 
     run, url = app
     uid, cands = _known(run)

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from choirrec.config import TrainConfig
+from choirrec.features import build_feature_store
 from choirrec.metrics import auc
 from choirrec.models.config import ModelConfig
-from choirrec.training.features import build_feature_store
-from choirrec.training.loop import build_model, optimizer, predict, train
+from choirrec.models.registry import build_model
+from choirrec.training.loop import optimizer, predict, train
 from tests.planted import planted_samples, planted_tables
 
 

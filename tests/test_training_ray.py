@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from choirrec.evaluation.stage import evaluate
-from choirrec.training.bundle import read_bundle
-from choirrec.training.loop import load_feature_store, predict
+from choirrec.features import load_feature_store
+from choirrec.models.bundle import read_bundle
+from choirrec.training.loop import predict
 from choirrec.training.stage import train_model
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]  # includes the trained_run fixture

@@ -1,1 +1,1 @@
-"""Ray Tune sweeps over k and λ (§5.5, Fig. 6). Built in the sweeps issue."""
+"""Ray Tune sweeps over k and λ (§5.5, Fig. 6): ``python -m tune.sweep`` (docs/tuning.md)."""

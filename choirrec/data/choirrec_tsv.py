@@ -26,6 +26,7 @@ from choirrec.config import DataConfig
 from choirrec.data.cvr_samples import TimeSplit, cvr_samples, per_user_stats
 from choirrec.data.source import SourceOutput
 from choirrec.data.user_blocks import attribute_fill_rate
+from choirrec.hashing import mix64
 from choirrec.run_dir import StageWriter, resolve
 from choirrec.schema import (
     EVENTS,
@@ -38,7 +39,6 @@ from choirrec.schema import (
     SchemaError,
     conform,
 )
-from choirrec.segments import _mix64
 
 USER_COLUMNS = ["user_id", "age", "gender", "city", "click_seq", "purchase_seq", "search_seq"]
 EXPOSURE_COLUMNS = ["user_id", "item_name", "l1_category", "leaf_category", "label"]
@@ -93,6 +93,129 @@ def _int(text: str, column: str, line: int, name: str) -> int:
                           f"'{column}' must hold integers") from err
 
 
+class _Catalog:
+    """Item and category ids assigned in order of first appearance (the logs have names only)."""
+
+    def __init__(self) -> None:
+        self.cats: dict[tuple[str, str], int] = {}
+        self.items: dict[tuple[str, str], int] = {}
+        self.item_cat: dict[int, int] = {}
+        self.name_of: dict[int, str] = {}
+        self.price_power: dict[int, list[float]] = {}
+
+    def item_id(self, name: str, l1: str, leaf: str) -> int:
+        cid = self.cats.setdefault((l1, leaf), len(self.cats) + 1)
+        iid = self.items.setdefault((name, leaf), len(self.items) + 1)
+        self.item_cat[iid] = cid
+        self.name_of[iid] = name
+        return iid
+
+    def items_table(self) -> pa.Table:
+        inv_items = {v: k for k, v in self.items.items()}
+        inv_cats = {v: k for k, v in self.cats.items()}
+        ids = sorted(inv_items)
+        pp = self.price_power
+        return conform(pa.table({
+            "item_id": pa.array(ids, pa.int64()),
+            "category_id": pa.array([self.item_cat[i] for i in ids], pa.int64()),
+            "category_name": [inv_cats[self.item_cat[i]][1] for i in ids],
+            "l1_category": [inv_cats[self.item_cat[i]][0] for i in ids],
+            "price_tier": pa.array([float(np.mean(pp[i])) if i in pp else None for i in ids],
+                                   pa.float64()),
+            "item_name": [inv_items[i][0] for i in ids]}), ITEMS)
+
+
+def _user_row(uid: int, r: dict) -> dict:
+    """users.tsv's age / gender / city -> our attribute columns (unknown values stay null)."""
+    age = float(r["age"]) if (r["age"] or "").strip().isdigit() else None
+    band = None if age is None else [b for lo, b in AGE_BANDS if age >= lo][-1]
+    gender = (r["gender"] or "").strip().lower()
+    return {"user_id": uid, "gender": gender if gender in ("female", "male") else None,
+            "age_band": band, "city_tier": CITY_TIER.get((r["city"] or "").strip()),
+            "occupation": None, "consumption_level": None, "age": age,
+            "city": (r["city"] or "").strip() or None}
+
+
+def _parse_users(users: list[dict], catalog: _Catalog
+                 ) -> tuple[list[tuple], list[tuple], list[dict]]:
+    """(events (user, item, behaviour, ts), queries (user, ts, text), user rows)."""
+    ev, queries, user_rows = [], [], []
+    for line, r in enumerate(users, start=2):
+        uid = _int(r["user_id"], "user_id", line, "users.tsv")
+        for t, name, l1, leaf in _entries(r["click_seq"], 4, "click_seq", line):
+            ev.append((uid, catalog.item_id(name, l1, leaf), "pv", _ts(t, "click_seq")))
+        for t, name, l1, leaf, pp in _entries(r["purchase_seq"], 5, "purchase_seq", line):
+            iid = catalog.item_id(name, l1, leaf)
+            ev.append((uid, iid, "buy", _ts(t, "purchase_seq")))
+            catalog.price_power.setdefault(iid, []).append(float(pp))
+        for t, q in _entries(r["search_seq"], 2, "search_seq", line):
+            queries.append((uid, _ts(t, "search_seq"), q[:200]))
+        user_rows.append(_user_row(uid, r))
+    return ev, queries, user_rows
+
+
+def _parse_exposures(exposures: list[dict], catalog: _Catalog) -> list[tuple[int, int, int]]:
+    """(user, item, label) per exposure row; labels must be 0 or 1."""
+    rows = []
+    for line, r in enumerate(exposures, start=2):
+        label = _int(r["label"], "label", line, "exposure_samples.tsv")
+        if label not in (0, 1):
+            raise SchemaError("exposure_samples.tsv", "label", f"line {line}: label {label}",
+                              "labels must be 0 or 1")
+        iid = catalog.item_id(r["item_name"].strip(), r["l1_category"].strip(),
+                              r["leaf_category"].strip())
+        rows.append((_int(r["user_id"], "user_id", line, "exposure_samples.tsv"), iid, label))
+    return rows
+
+
+def _drop_leaked(ev: list[tuple], exp_rows: list[tuple], name_of: dict[int, str]
+                 ) -> tuple[list[tuple], set[tuple[int, str]]]:
+    """The reference data leaks labels: positive exposures that also sit in the user's own
+    purchase log. Drop the pair's purchases *and* clicks (the click->buy pair would otherwise
+    become a positive training sample of the very pair we evaluate on). Matched on the item
+    *name*: one leaked product differs only in its leaf category."""
+    positives = {(u, name_of[i]) for u, i, y in exp_rows if y == 1}
+    leaked = positives & {(e[0], name_of[e[1]]) for e in ev if e[2] == "buy"}
+    return [e for e in ev if (e[0], name_of[e[1]]) not in leaked], leaked
+
+
+def _events_table(ev: list[tuple], item_cat: dict[int, int]) -> pa.Table:
+    return conform(pa.table({
+        "user_id": pa.array([e[0] for e in ev], pa.int64()),
+        "item_id": pa.array([e[1] for e in ev], pa.int64()),
+        "category_id": pa.array([item_cat[e[1]] for e in ev], pa.int64()),
+        "behavior": pa.array([e[2] for e in ev], pa.string()),
+        "ts": pa.array([e[3] for e in ev], pa.int64()),
+        "price": pa.nulls(len(ev), pa.float64()),
+    }), EVENTS).sort_by([("user_id", "ascending"), ("ts", "ascending")])
+
+
+def _queries_table(queries: list[tuple]) -> pa.Table:
+    return conform(pa.table({
+        "user_id": pa.array([q[0] for q in queries], pa.int64()),
+        "ts": pa.array([q[1] for q in queries], pa.int64()),
+        "query": pa.array([q[2] for q in queries], pa.string())}), QUERIES)
+
+
+def _eval_samples(exp_rows: list[tuple], item_cat: dict[int, int], t_eval: int
+                  ) -> tuple[pa.Table, pa.Table]:
+    """(valid, test) samples from the exposures: (user, item) deduplicated keeping the max
+    label, split by a hash of the user id (exposures have no time)."""
+    exp = pa.table({"user_id": pa.array([e[0] for e in exp_rows], pa.int64()),
+                    "item_id": pa.array([e[1] for e in exp_rows], pa.int64()),
+                    "label": pa.array([e[2] for e in exp_rows], pa.int8())})
+    exp = exp.group_by(["user_id", "item_id"]).aggregate([("label", "max")])
+    exp = exp.rename_columns(["user_id", "item_id", "label"])
+    exp_cat = [item_cat[i] for i in exp.column("item_id").to_pylist()]
+    exp = conform(pa.table({
+        "user_id": exp.column("user_id"), "item_id": exp.column("item_id"),
+        "category_id": pa.array(exp_cat, pa.int64()),
+        "ts": pa.array(np.full(exp.num_rows, t_eval), pa.int64()),
+        "label": exp.column("label")}), SAMPLES)
+    in_valid = (mix64(exp.column("user_id").to_numpy()) % np.uint64(2)) == 0
+    return exp.filter(pa.array(in_valid)), exp.filter(pa.array(~in_valid))
+
+
 def write_choirrec_tsv(data: DataConfig, writer: StageWriter) -> SourceOutput:
     if not data.input:
         raise ValueError("dataset 'choirrec_tsv' needs --input: the directory holding users.tsv "
@@ -107,111 +230,29 @@ def write_choirrec_tsv(data: DataConfig, writer: StageWriter) -> SourceOutput:
     if not users:
         raise ValueError(f"{root}/users.tsv has no user rows")
 
-    cats: dict[tuple[str, str], int] = {}
-    items: dict[tuple[str, str], int] = {}
-    item_cat: dict[int, int] = {}
-    name_of: dict[int, str] = {}
-    price_power: dict[int, list[float]] = {}
-
-    def item_id(name: str, l1: str, leaf: str) -> int:
-        cid = cats.setdefault((l1, leaf), len(cats) + 1)
-        iid = items.setdefault((name, leaf), len(items) + 1)
-        item_cat[iid] = cid
-        name_of[iid] = name
-        return iid
-
-    ev, queries, user_rows = [], [], []
-    for line, r in enumerate(users, start=2):
-        uid = _int(r["user_id"], "user_id", line, "users.tsv")
-        for t, name, l1, leaf in _entries(r["click_seq"], 4, "click_seq", line):
-            ev.append((uid, item_id(name, l1, leaf), "pv", _ts(t, "click_seq")))
-        for t, name, l1, leaf, pp in _entries(r["purchase_seq"], 5, "purchase_seq", line):
-            iid = item_id(name, l1, leaf)
-            ev.append((uid, iid, "buy", _ts(t, "purchase_seq")))
-            price_power.setdefault(iid, []).append(float(pp))
-        for t, q in _entries(r["search_seq"], 2, "search_seq", line):
-            queries.append((uid, _ts(t, "search_seq"), q[:200]))
-        age = float(r["age"]) if (r["age"] or "").strip().isdigit() else None
-        band = None if age is None else [b for lo, b in AGE_BANDS if age >= lo][-1]
-        gender = (r["gender"] or "").strip().lower()
-        user_rows.append({
-            "user_id": uid, "gender": gender if gender in ("female", "male") else None,
-            "age_band": band, "city_tier": CITY_TIER.get((r["city"] or "").strip()),
-            "occupation": None, "consumption_level": None, "age": age,
-            "city": (r["city"] or "").strip() or None})
-
-    exp_rows = []
-    for line, r in enumerate(exposures, start=2):
-        label = _int(r["label"], "label", line, "exposure_samples.tsv")
-        if label not in (0, 1):
-            raise SchemaError("exposure_samples.tsv", "label", f"line {line}: label {label}",
-                              "labels must be 0 or 1")
-        iid = item_id(r["item_name"].strip(), r["l1_category"].strip(), r["leaf_category"].strip())
-        exp_rows.append((_int(r["user_id"], "user_id", line, "exposure_samples.tsv"), iid, label))
-
-    # label leakage: positive exposures that also sit in the user's own purchase log. Drop the
-    # pair's purchases *and* clicks: the click->buy pair would otherwise become a positive
-    # training sample of the very pair we evaluate on.
-    # Matched on the item *name*: one leaked product differs only in its leaf category.
-    positives = {(u, name_of[i]) for u, i, y in exp_rows if y == 1}
-    leaked = positives & {(e[0], name_of[e[1]]) for e in ev if e[2] == "buy"}
+    catalog = _Catalog()
+    ev, queries, user_rows = _parse_users(users, catalog)
+    exp_rows = _parse_exposures(exposures, catalog)
     n_before = len(ev)
-    ev = [e for e in ev if (e[0], name_of[e[1]]) not in leaked]
-    n_leaked_events = n_before - len(ev)
+    ev, leaked = _drop_leaked(ev, exp_rows, catalog.name_of)
     if not ev:
         raise ValueError(f"{root}/users.tsv: no click or purchase entries in any user's logs")
 
     users_t = conform(pa.Table.from_pylist(user_rows), USERS)
     known = np.sort(users_t.column("user_id").to_numpy())
-    events = conform(pa.table({
-        "user_id": pa.array([e[0] for e in ev], pa.int64()),
-        "item_id": pa.array([e[1] for e in ev], pa.int64()),
-        "category_id": pa.array([item_cat[e[1]] for e in ev], pa.int64()),
-        "behavior": pa.array([e[2] for e in ev], pa.string()),
-        "ts": pa.array([e[3] for e in ev], pa.int64()),
-        "price": pa.nulls(len(ev), pa.float64()),
-    }), EVENTS).sort_by([("user_id", "ascending"), ("ts", "ascending")])
+    events = _events_table(ev, catalog.item_cat)
     all_ts = [e[3] for e in ev] + [q[1] for q in queries]
     t_eval = max(all_ts) + 1  # exposures happen after the logs end
     split = TimeSplit(t_eval, t_eval, t_eval + 1)
     rng_ts = (min(all_ts), t_eval)
-
-    # exposures: deduplicate (user, item) keeping the max label, then valid/test by user hash
-    exp = pa.table({"user_id": pa.array([e[0] for e in exp_rows], pa.int64()),
-                    "item_id": pa.array([e[1] for e in exp_rows], pa.int64()),
-                    "label": pa.array([e[2] for e in exp_rows], pa.int8())})
-    exp = exp.group_by(["user_id", "item_id"]).aggregate([("label", "max")])
-    exp = exp.rename_columns(["user_id", "item_id", "label"])
-    exp_cat = [item_cat[i] for i in exp.column("item_id").to_pylist()]
-    exp = conform(pa.table({
-        "user_id": exp.column("user_id"), "item_id": exp.column("item_id"),
-        "category_id": pa.array(exp_cat, pa.int64()),
-        "ts": pa.array(np.full(exp.num_rows, t_eval), pa.int64()),
-        "label": exp.column("label")}), SAMPLES)
-    in_valid = (_mix64(exp.column("user_id").to_numpy()) % np.uint64(2)) == 0
-    train = cvr_samples(events)
-    splits = {"train": train, "valid": exp.filter(pa.array(in_valid)),
-              "test": exp.filter(pa.array(~in_valid))}
+    valid, test = _eval_samples(exp_rows, catalog.item_cat, t_eval)
+    splits = {"train": cvr_samples(events), "valid": valid, "test": test}
 
     checks = Checks(ts_range=rng_ts, known_ids={"user_id": known})
     writer.write_table(users_t, "users", USERS)
     writer.write_table(events, "events", EVENTS, checks)
-    writer.write_table(conform(pa.table({
-        "user_id": pa.array([q[0] for q in queries], pa.int64()),
-        "ts": pa.array([q[1] for q in queries], pa.int64()),
-        "query": pa.array([q[2] for q in queries], pa.string())}), QUERIES), "queries", QUERIES,
-        checks)
-    inv_items = {v: k for k, v in items.items()}
-    inv_cats = {v: k for k, v in cats.items()}
-    ids = sorted(inv_items)
-    writer.write_table(conform(pa.table({
-        "item_id": pa.array(ids, pa.int64()),
-        "category_id": pa.array([item_cat[i] for i in ids], pa.int64()),
-        "category_name": [inv_cats[item_cat[i]][1] for i in ids],
-        "l1_category": [inv_cats[item_cat[i]][0] for i in ids],
-        "price_tier": pa.array([float(np.mean(price_power[i])) if i in price_power else None
-                                for i in ids], pa.float64()),
-        "item_name": [inv_items[i][0] for i in ids]}), ITEMS), "items", ITEMS)
+    writer.write_table(_queries_table(queries), "queries", QUERIES, checks)
+    writer.write_table(catalog.items_table(), "items", ITEMS)
     for name in SPLITS:
         writer.write_table(splits[name], f"samples/{name}", SAMPLES, checks)
 
@@ -221,6 +262,6 @@ def write_choirrec_tsv(data: DataConfig, writer: StageWriter) -> SourceOutput:
     stats = stats.append_column("attr_fill_rate", pa.array(attribute_fill_rate(users_t)))
     return SourceOutput(stats, split, rng_ts, len(queries), notes={
         "leaked_positive_exposures": sum(
-            1 for u, i, y in exp_rows if y == 1 and (u, name_of[i]) in leaked),
-        "leaked_history_events_removed": n_leaked_events,
+            1 for u, i, y in exp_rows if y == 1 and (u, catalog.name_of[i]) in leaked),
+        "leaked_history_events_removed": n_before - len(ev),
         "eval_split": "exposures split into valid/test by a hash of user_id (no timestamps)"})

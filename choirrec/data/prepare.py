@@ -1,6 +1,6 @@
 """The data-preparation stage: raw input -> ``data/`` in the run directory.
 
-Output (one atomic stage directory, DESIGN.md §2): ``events``, ``users``, ``items``,
+Output (one atomic stage directory, docs/design.md §3): ``events``, ``users``, ``items``,
 ``queries``, ``samples/{train,valid,test}``, ``user_activity``, ``personas`` (embedded world
 only: ground truth for judging groups, never a model feature), ``summary.json`` and
 ``dataset.json`` (split boundaries, time range, notes on what was dropped).

@@ -249,10 +249,37 @@ def generate_block(cfg: SyntheticConfig, world: World, first_user_id: int, n_use
                    for f in ("users", "personas", "events", "queries")))
 
 
-def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_user_id: int,
-                    n_users: int) -> Block:
-    rng = np.random.default_rng([cfg.seed, 1, chunk_index])
-    n = n_users
+@dataclass
+class _ChunkUsers:
+    """One chunk's users and their latent draws: what every behaviour step reads."""
+
+    uid: np.ndarray  # (n,) user ids
+    persona: np.ndarray  # (n,) persona index
+    z: np.ndarray  # click activity
+    zb: np.ndarray  # purchase activity (correlated with z)
+    attrs: dict  # attribute columns
+    taste: np.ndarray  # (n, L) personal likes (+) and dislikes (-)
+    click_cdf: np.ndarray  # (n, L) category choice of a click
+    buy_cdf: np.ndarray  # (n, L) category choice of a long-term purchase
+    price_pref: np.ndarray  # (n,) preferred price percentile
+
+
+@dataclass
+class _Clicks:
+    """The chunk's click log: visits, sessions, and what each click landed on."""
+
+    visit_u: np.ndarray  # (V,) user of each visit
+    sess_start: np.ndarray  # (V,) session start ts
+    cu: np.ndarray  # (C,) user of each click
+    click_ts: np.ndarray  # (C,)
+    cat: np.ndarray  # (C,) leaf index
+    item_idx: np.ndarray  # (C,) item index (item_id - 1)
+
+
+# One chunk is generated in these steps, in this order: each draws from the chunk's one rng,
+# so the order is part of the world (reordering them changes every user).
+def _draw_users(cfg: SyntheticConfig, world: World, rng: np.random.Generator,
+                first_user_id: int, n: int) -> _ChunkUsers:
     uid = np.arange(first_user_id, first_user_id + n, dtype=np.int64)
     persona = rng.choice(len(PERSONAS), n, p=world.persona_weights)
     z = rng.standard_normal(n)  # click activity
@@ -267,16 +294,19 @@ def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_
     dislike = world.top_leaves[persona[:, None], rng.integers(0, 12, (n, 2))]
     taste[rows, dislike] = -cfg.taste_strength
     interest = world.affinity[persona] + taste + rng.normal(0, 0.4, (n, N_LEAVES))
-    click_cdf = _softmax_cdf(interest)
-    buy_cdf = _softmax_cdf(1.3 * interest)
     price_pref = np.clip(np.array([PRICE_PREFERENCE[_P_PRICE[p]] for p in persona])
                          + rng.normal(0, 0.1, n), 0, 1)
-    start = log_start_ts(cfg)
+    return _ChunkUsers(uid, persona, z, zb, attrs, taste, _softmax_cdf(interest),
+                       _softmax_cdf(1.3 * interest), price_pref)
 
-    # --- the click log: daily visits, sessions of clicks -------------------------------
-    p_visit = _sigmoid(cfg.visit_bias + cfg.visit_slope * z)
+
+def _click_log(cfg: SyntheticConfig, world: World, rng: np.random.Generator,
+               u: _ChunkUsers) -> _Clicks:
+    """Daily visits, sessions of clicks, and the item each click lands on."""
+    n, start = u.uid.size, log_start_ts(cfg)
+    p_visit = _sigmoid(cfg.visit_bias + cfg.visit_slope * u.z)
     visit_u, visit_d = np.nonzero(rng.random((n, cfg.days)) < p_visit[:, None])
-    n_clicks = 1 + rng.poisson(np.exp(cfg.session_bias + cfg.session_slope * z[visit_u]))
+    n_clicks = 1 + rng.poisson(np.exp(cfg.session_bias + cfg.session_slope * u.z[visit_u]))
     sess_start = (start + visit_d * DAY + rng.choice(24, visit_u.size, p=DIURNAL) * 3600
                   + rng.integers(0, 3600, visit_u.size))
     cu = np.repeat(visit_u, n_clicks)
@@ -287,45 +317,59 @@ def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_
     offset = cum - (cum[first] - gaps[first])[sess]
     click_ts = (sess_start[sess] + offset).astype(np.int64)
     explore = rng.random(cu.size) < cfg.explore_share
-    cat = _sample_rows(click_cdf, cu, rng)
+    cat = _sample_rows(u.click_cdf, cu, rng)
     cat[explore] = rng.choice(N_LEAVES, int(explore.sum()), p=world.category_pop)
     item_idx = cat * world.items_per_leaf + _sample_rows(world.item_cdf, cat, rng)
+    return _Clicks(visit_u, sess_start, cu, click_ts, cat, item_idx)
 
-    fit = 1.0 - 4.0 * (world.item_tier[item_idx] - price_pref[cu]) ** 2
-    logit = (cfg.conv_bias + cfg.w_persona * world.affinity[persona[cu], cat]
-             + cfg.w_taste * taste[cu, cat] + cfg.w_price * fit + world.item_quality[item_idx]
+
+def _conversions(cfg: SyntheticConfig, world: World, rng: np.random.Generator, u: _ChunkUsers,
+                 c: _Clicks) -> list[tuple]:
+    """Purchases, carts and favourites that follow clicks, as (user, item, behaviour, ts)."""
+    cu, cat, item_idx, click_ts = c.cu, c.cat, c.item_idx, c.click_ts
+    fit = 1.0 - 4.0 * (world.item_tier[item_idx] - u.price_pref[cu]) ** 2
+    logit = (cfg.conv_bias + cfg.w_persona * world.affinity[u.persona[cu], cat]
+             + cfg.w_taste * u.taste[cu, cat] + cfg.w_price * fit + world.item_quality[item_idx]
              + rng.normal(0, cfg.conv_noise_sd, cu.size))
     converted = rng.random(cu.size) < _sigmoid(logit)
     buy_ts = click_ts + (60 + rng.exponential(1800.0, cu.size)).astype(np.int64)
     carted = rng.random(cu.size) < np.where(converted, 0.4, 0.04)
     faved = rng.random(cu.size) < 0.05
     cart_ts = click_ts + 30 + rng.integers(0, 60, cu.size)
-
-    # --- long-term purchase history before the log ----------------------------------
-    n_hist = rng.poisson(np.exp(cfg.history_bias + cfg.history_slope * zb
-                                + rng.normal(0, cfg.history_sd, n)))
-    hu = np.repeat(np.arange(n), n_hist)
-    h_cat = _sample_rows(buy_cdf, hu, rng)
-    h_item = h_cat * world.items_per_leaf + _sample_rows(world.item_cdf, h_cat, rng)
-    h_ts = start - rng.integers(1, cfg.history_days * DAY, hu.size)
-
-    parts = [
-        (cu, item_idx, "pv", click_ts),
+    return [
         (cu[converted], item_idx[converted], "buy", buy_ts[converted]),
         (cu[carted], item_idx[carted], "cart", cart_ts[carted]),
         (cu[faved], item_idx[faved], "fav", cart_ts[faved] + 5),
-        (hu, h_item, "buy", h_ts),
     ]
+
+
+def _purchase_history(cfg: SyntheticConfig, world: World, rng: np.random.Generator,
+                      u: _ChunkUsers) -> tuple:
+    """Long-term purchases in the ``history_days`` before the click log starts."""
+    n, start = u.uid.size, log_start_ts(cfg)
+    n_hist = rng.poisson(np.exp(cfg.history_bias + cfg.history_slope * u.zb
+                                + rng.normal(0, cfg.history_sd, n)))
+    hu = np.repeat(np.arange(n), n_hist)
+    h_cat = _sample_rows(u.buy_cdf, hu, rng)
+    h_item = h_cat * world.items_per_leaf + _sample_rows(world.item_cdf, h_cat, rng)
+    h_ts = start - rng.integers(1, cfg.history_days * DAY, hu.size)
+    return hu, h_item, "buy", h_ts
+
+
+def _events_table(cfg: SyntheticConfig, world: World, u: _ChunkUsers,
+                  parts: list[tuple]) -> pa.Table:
+    """(user, item, behaviour, ts) parts -> the events table, sorted by (user, ts), cut at the
+    log's end (a buy just after midnight of the last day falls outside it)."""
     ev_u = np.concatenate([p[0] for p in parts])
     ev_i = np.concatenate([p[1] for p in parts])
     ev_t = np.concatenate([p[3] for p in parts])
     ev_b = np.concatenate([np.full(p[0].size, p[2], dtype=object) for p in parts])
-    end = start + cfg.days * DAY
-    keep = ev_t < end  # a buy just after midnight of the last day falls outside the log
+    end = log_start_ts(cfg) + cfg.days * DAY
+    keep = ev_t < end
     order = np.lexsort((ev_t[keep], ev_u[keep]))
     ev_u, ev_i, ev_t, ev_b = (a[keep][order] for a in (ev_u, ev_i, ev_t, ev_b))
-    events = pa.table({
-        "user_id": uid[ev_u],
+    return pa.table({
+        "user_id": u.uid[ev_u],
         "item_id": (ev_i + 1).astype(np.int64),
         "category_id": (ev_i // world.items_per_leaf + 1).astype(np.int64),
         "behavior": pa.array(ev_b, pa.string()),
@@ -333,24 +377,37 @@ def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_
         "price": world.item_price[ev_i],
     })
 
-    # --- search queries: issued at the start of some sessions ------------------------
-    n_q = rng.poisson(cfg.query_rate, visit_u.size)
-    qv = np.repeat(np.arange(visit_u.size), n_q)
-    q_cat = _sample_rows(click_cdf, visit_u[qv], rng)
-    q_ts = sess_start[qv] - rng.integers(1, 120, qv.size)
-    q_order = np.lexsort((q_ts, visit_u[qv]))
-    queries = pa.table({
-        "user_id": uid[visit_u[qv]][q_order],
+
+def _search_queries(cfg: SyntheticConfig, rng: np.random.Generator, u: _ChunkUsers,
+                    c: _Clicks) -> pa.Table:
+    """Search queries, issued at the start of some sessions."""
+    n_q = rng.poisson(cfg.query_rate, c.visit_u.size)
+    qv = np.repeat(np.arange(c.visit_u.size), n_q)
+    q_cat = _sample_rows(u.click_cdf, c.visit_u[qv], rng)
+    q_ts = c.sess_start[qv] - rng.integers(1, 120, qv.size)
+    q_order = np.lexsort((q_ts, c.visit_u[qv]))
+    return pa.table({
+        "user_id": u.uid[c.visit_u[qv]][q_order],
         "ts": q_ts[q_order].astype(np.int64),
         "query": pa.array(_noisy_queries(rng, q_cat[q_order]), pa.string()),
     })
 
-    users = pa.table({"user_id": uid, **attrs})
+
+def _generate_chunk(cfg: SyntheticConfig, world: World, chunk_index: int, first_user_id: int,
+                    n_users: int) -> Block:
+    rng = np.random.default_rng([cfg.seed, 1, chunk_index])
+    u = _draw_users(cfg, world, rng, first_user_id, n_users)
+    clicks = _click_log(cfg, world, rng, u)
+    bought = _conversions(cfg, world, rng, u, clicks)
+    history = _purchase_history(cfg, world, rng, u)
+    events = _events_table(cfg, world, u, [(clicks.cu, clicks.item_idx, "pv", clicks.click_ts),
+                                           *bought, history])
+    queries = _search_queries(cfg, rng, u, clicks)
+    users = pa.table({"user_id": u.uid, **u.attrs})
     personas = pa.table({
-        "user_id": uid,
-        "persona_id": (persona + 1).astype(np.int64),
-        "persona": [PERSONAS[p].name for p in persona],
+        "user_id": u.uid,
+        "persona_id": (u.persona + 1).astype(np.int64),
+        "persona": [PERSONAS[p].name for p in u.persona],
     })
     return Block(conform(users, USERS), conform(personas, PERSONAS_SCHEMA),
                  conform(events, EVENTS), conform(queries, QUERIES))
-

@@ -26,6 +26,7 @@ from choirrec.config import DataConfig
 from choirrec.data.cvr_samples import DAY, TimeSplit
 from choirrec.data.source import SourceOutput
 from choirrec.data.user_blocks import write_samples_block
+from choirrec.hashing import mix64
 from choirrec.resources import nonempty_blocks, read_parquet
 from choirrec.run_dir import PartWriter, StageWriter, resolve
 from choirrec.schema import (
@@ -39,7 +40,6 @@ from choirrec.schema import (
     SchemaError,
     conform,
 )
-from choirrec.segments import _mix64
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
     n_buckets = max(1, -(-counts["rows"] // ROWS_PER_BUCKET))
 
     def add_bucket(t: pa.Table) -> pa.Table:
-        h = _mix64(t.column("user_id").to_numpy()) % np.uint64(n_buckets)
+        h = mix64(t.column("user_id").to_numpy()) % np.uint64(n_buckets)
         return t.append_column("bucket", pa.array(h.astype(np.int64)))
 
     ds = read_parquet(writer.run, path=writer.path("events"))

@@ -13,10 +13,10 @@ import ray
 import torch
 
 from choirrec.config import EvalConfig
+from choirrec.features.batches import SAMPLE_COLUMNS, collate
+from choirrec.models.bundle import read_bundle
 from choirrec.resources import nonempty_blocks, read_parquet
 from choirrec.run_dir import RunDir
-from choirrec.training.bundle import read_bundle
-from choirrec.training.loop import SAMPLE_COLUMNS, collate
 
 
 class BatchScorer:

@@ -13,45 +13,20 @@ import dataclasses
 import logging
 import time
 
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 
 from choirrec.config import Config
-from choirrec.evaluation.comparison import (
-    comparison_rows,
-    format_comparison,
-    plot_alpha,
-    plot_level_lifts,
-    write_bytes_atomic,
-    write_csv,
-)
+from choirrec.evaluation.lifts import comparison_rows, format_comparison
+from choirrec.evaluation.plots import plot_alpha, plot_level_lifts
 from choirrec.evaluation.report import aggregate, seed_metrics
 from choirrec.evaluation.scoring import score_split
-from choirrec.run_dir import RunDir, fingerprint
-from choirrec.training.bundle import feature_run_dir, read_spec
-from choirrec.training.loop import load_feature_store
-from choirrec.training.stage import uses_negatives
+from choirrec.features.loader import load_feature_store, uses_negatives
+from choirrec.models.bundle import feature_run_dir, read_spec, trained_models
+from choirrec.run_dir import RunDir, fingerprint, write_bytes_atomic, write_csv
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "eval-v1"
-
-
-def _subdirs(run: RunDir, *parts: str) -> list[str]:
-    sel = pafs.FileSelector(run.path(*parts), allow_not_found=True)
-    return sorted(i.base_name for i in run.fs.get_file_info(sel)
-                  if i.type == pafs.FileType.Directory and not i.base_name.startswith("."))
-
-
-def trained_models(run: RunDir) -> dict[str, dict[int, dict]]:
-    """{model name: {seed: manifest}} of every committed ``models/<name>/seed_<s>``."""
-    out: dict[str, dict[int, dict]] = {}
-    for name in _subdirs(run, "models"):
-        for d in _subdirs(run, "models", name):
-            m = run.manifest(f"models/{name}/{d}") if d.startswith("seed_") else None
-            if m is not None:
-                out.setdefault(name, {})[int(d.removeprefix("seed_"))] = m
-    return out
 
 
 def evaluate_model(run: RunDir, name: str, seeds: dict[int, dict], cfg: Config,

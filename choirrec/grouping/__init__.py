@@ -6,3 +6,11 @@ distributed.py   the same algorithm with embeddings sharded across Ray actors
 report.py        group quality: distortion, sizes, attribute consistency, persona agreement
 stage.py         the build_groups stage (groups/ in the run directory)
 """
+
+from choirrec.lazy_exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "RQKMeans": "rq_kmeans", "RQKMeansConfig": "rq_kmeans",
+    "DistributedRQKMeans": "distributed", "build_groups": "stage",
+})
+__all__ = __dir__()

@@ -11,7 +11,7 @@ Ours: DIN's target attention is replaced by a transformer over
 * positive feedback = the user's last ``hist_len`` purchases before the sample (as in base);
   negative feedback = the user's last ``hist_len`` first clicks before the sample whose item
   had not been bought before the sample's time (``neg_items`` from
-  :class:`~choirrec.training.features.ClickHistory`; as of the sample, so no future purchase
+  :class:`~choirrec.features.ClickHistory`; as of the sample, so no future purchase
   leaks in);
 * token = item-tower embedding + label embedding (1 candidate, 2 positive, 3 negative) +
   recency embedding (slot within its own sub-sequence; 0 for the candidate);
@@ -25,7 +25,7 @@ the paper's exposures without a click — our logs have no impressions); no Embe
 Adaptation layer (the paper warms the user embedding with the fused-sequence context); and no
 two-tower split — the candidate sits in the sequence, as in the CVR base model it is compared
 with.
-Hyperparameters come from ``ModelConfig.extra`` (``ct_layers``, ``ct_heads``).
+Hyperparameters: ``ModelConfig.ct_layers``, ``ct_heads`` and ``ct_max_len``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from choirrec.models.base import AttributeEmbedding, ItemTower
 from choirrec.models.config import ModelConfig
 from choirrec.models.layers import MLP, embedding
 
-DEFAULTS = {"ct_layers": 1, "ct_heads": 2}
 TARGET, POSITIVE, NEGATIVE = 1, 2, 3  # label encoding ids (0 = padding)
 
 
@@ -73,15 +72,11 @@ class ColdTransformerModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        layers = int(cfg.extra.get("ct_layers", DEFAULTS["ct_layers"]))
-        heads = int(cfg.extra.get("ct_heads", DEFAULTS["ct_heads"]))
         self.items = ItemTower(cfg)
         d = self.items.out_dim
         self.user = embedding(cfg.n_users + 1, cfg.dim)
         self.attrs = AttributeEmbedding(cfg.attr_cardinalities, cfg.dim)
-        # recency slots: the store's hist_len is not in ModelConfig; 512 covers any sane one
-        self.fused = FusedBehaviorEncoder(d, int(cfg.extra.get("ct_max_len", 512)), layers,
-                                          heads)
+        self.fused = FusedBehaviorEncoder(d, cfg.ct_max_len, cfg.ct_layers, cfg.ct_heads)
         self.layer1 = MLP(cfg.dim + self.attrs.out_dim + 2 * d, (cfg.hidden[0],))
         self.layer2 = MLP(cfg.hidden[0], (cfg.hidden[1],))
         self.out = nn.Linear(cfg.hidden[1], 1)

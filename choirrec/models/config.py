@@ -1,8 +1,11 @@
-"""Model configuration: sizes, and one switch per ChoirRec component (Table 2 ablations)."""
+"""Model configuration: sizes, one switch per ChoirRec component (Table 2 ablations), and
+the Table 1 baselines' hyperparameters."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -64,7 +67,16 @@ class ModelConfig:
     # rates: raw log counts (0-7) next to a fill rate (0-1) let Adagrad move α mostly along
     # the count-weighted paths (docs/models.md, "How the fusion gate learns")
     reliability_input_norm: bool = False
-    extra: dict = field(default_factory=dict)
+    # Table 1 baselines (docs/baselines.md); read only by their own model
+    poso_c: float = 2.0  # POSO: the gate's range [0, C]
+    poso_gate_hidden: int = 16  # POSO: hidden units of each gate network
+    uie_clusters: int = 64  # UIE: interest centroids in the memory
+    uie_decay: float = 0.99  # UIE: EMA decay of the centroids
+    melt_long: int = 10  # MELT: purchases that make a user "long-tail free" (teacher side)
+    melt_weight: float = 1.0  # MELT: weight of the transfer loss
+    ct_layers: int = 1  # Cold-Transformer: encoder layers over the fused behaviours
+    ct_heads: int = 2  # Cold-Transformer: attention heads
+    ct_max_len: int = 512  # Cold-Transformer: recency slots (covers any history length)
 
     @property
     def activity_key(self) -> str:
@@ -75,3 +87,31 @@ class ModelConfig:
     def n_buy_key(self) -> str:
         """The batch key of the purchase count the qualification gate (θ_act) reads."""
         return "n_buy" if self.activity_as_of_sample else "n_buy_static"
+
+
+# The baselines' fields once lived in a free-form ``extra`` dict (empty by default). Stage
+# fingerprints still see them that way, so models trained before they became typed fields
+# stay current: a field at its default is left out, one set elsewhere goes into ``extra``.
+BASELINE_FIELDS = ("poso_c", "poso_gate_hidden", "uie_clusters", "uie_decay", "melt_long",
+                   "melt_weight", "ct_layers", "ct_heads", "ct_max_len")
+
+
+def fingerprint_fields(cfg: ModelConfig) -> dict[str, Any]:
+    """``cfg`` as a dict for stage fingerprints (the layout models were fingerprinted with)."""
+    d = dataclasses.asdict(cfg)
+    defaults = ModelConfig()
+    d["extra"] = {k: d[k] for k in BASELINE_FIELDS if d[k] != getattr(defaults, k)}
+    for k in BASELINE_FIELDS:
+        del d[k]
+    return d
+
+
+def from_legacy_extra(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """A saved ``model_config`` dict with the old ``extra`` dict merged into typed fields."""
+    raw = dict(raw)
+    extra = raw.pop("extra", None) or {}
+    unknown = sorted(set(extra) - set(BASELINE_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: model_config.extra holds {unknown}, which no model reads; "
+                         f"known baseline settings: {', '.join(BASELINE_FIELDS)}")
+    return {**raw, **extra}

@@ -24,7 +24,7 @@ Where ours simplifies the paper: the user branch only (no item branch, no mutual
 enhancement between the two), no curriculum between the branches, a fixed activity threshold
 on the visible history instead of the paper's Pareto head/tail split, and an MLP transfer on
 DIN's pooled vector instead of MELT's sequence-encoder (SASRec) representations.
-Hyperparameters come from ``ModelConfig.extra`` (``melt_long``, ``melt_weight``).
+Hyperparameters: ``ModelConfig.melt_long`` and ``ModelConfig.melt_weight``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ from choirrec.models.base import IndividualChannel, ItemTower
 from choirrec.models.config import ModelConfig
 from choirrec.models.layers import MLP
 
-DEFAULTS = {"melt_long": 10, "melt_weight": 1.0}
-
 
 class MELTModel(nn.Module):
     """``melt``: DIN base model with MELT's user-branch transfer for short histories."""
@@ -45,8 +43,8 @@ class MELTModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.long = int(cfg.extra.get("melt_long", DEFAULTS["melt_long"]))
-        self.weight = float(cfg.extra.get("melt_weight", DEFAULTS["melt_weight"]))
+        self.long = cfg.melt_long
+        self.weight = cfg.melt_weight
         self.items = ItemTower(cfg)
         self.ind = IndividualChannel(cfg, self.items)
         d = self.items.out_dim

@@ -16,8 +16,7 @@ Where ours simplifies the paper:
   uses a user-type indicator (new / returning / active) and activity counts.
 * One gate network per layer (W1: 3 → ``poso_gate_hidden`` = 16, W2: 16 → layer width).
 
-Hyperparameters come from ``ModelConfig.extra`` (``poso_c``, ``poso_gate_hidden``) so the
-shared ``ModelConfig`` — and with it every existing fingerprint — is unchanged.
+Hyperparameters: ``ModelConfig.poso_c`` and ``ModelConfig.poso_gate_hidden``.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from torch import nn
 from choirrec.models.base import IndividualChannel, ItemTower
 from choirrec.models.config import ModelConfig
 from choirrec.models.layers import MLP
-
-DEFAULTS = {"poso_c": 2.0, "poso_gate_hidden": 16}
 
 
 class POSOGate(nn.Module):
@@ -50,8 +47,8 @@ class POSOModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        c = float(cfg.extra.get("poso_c", DEFAULTS["poso_c"]))
-        hidden = int(cfg.extra.get("poso_gate_hidden", DEFAULTS["poso_gate_hidden"]))
+        c = cfg.poso_c
+        hidden = cfg.poso_gate_hidden
         self.items = ItemTower(cfg)
         self.ind = IndividualChannel(cfg, self.items)
         self.gate1 = POSOGate(cfg.n_activity_features, hidden, cfg.hidden[0], c)

@@ -24,7 +24,7 @@ enhancement and an item-side memory); hard top-1 retrieval instead of a filtered
 centroids; EMA (k-means-style) centroid updates instead of the paper's stream clustering /
 gradient-based hierarchical clustering (GHCA); no re-seeding of empty clusters. Under DDP the
 memory is a buffer, so rank 0's copy is broadcast at every forward.
-Hyperparameters come from ``ModelConfig.extra`` (``uie_clusters``, ``uie_decay``).
+Hyperparameters: ``ModelConfig.uie_clusters`` and ``ModelConfig.uie_decay``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from torch import nn
 
 from choirrec.models.base import IndividualChannel, ItemTower
 from choirrec.models.config import ModelConfig
-
-DEFAULTS = {"uie_clusters": 64, "uie_decay": 0.99}
 
 
 class CentroidMemory(nn.Module):
@@ -88,8 +86,8 @@ class UIEModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        k = int(cfg.extra.get("uie_clusters", DEFAULTS["uie_clusters"]))
-        decay = float(cfg.extra.get("uie_decay", DEFAULTS["uie_decay"]))
+        k = cfg.uie_clusters
+        decay = cfg.uie_decay
         self.items = ItemTower(cfg)
         rep_dim = self.items.out_dim
         self.ind = IndividualChannel(cfg, self.items, extra_in=2 * rep_dim)

@@ -5,3 +5,12 @@ lookup.py       FeatureLookup interface + RunDirLookup (Arrow tables of a run, i
 cold_start.py   unknown users: profile text / attributes -> embedder -> RQ codes -> group
 scorer.py       batched scoring of many requests in one model call (used by serve/app.py)
 """
+
+from choirrec.lazy_exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Scorer": "scorer", "load_model": "scorer", "FeatureLookup": "lookup",
+    "RunDirLookup": "lookup", "GroupAssigner": "cold_start", "ScoreRequest": "schemas",
+    "ScoreResponse": "schemas",
+})
+__all__ = __dir__()

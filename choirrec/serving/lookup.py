@@ -16,6 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from choirrec.config import PriorsConfig
+from choirrec.features.loader import load_feature_store
+from choirrec.features.store import FeatureStore
+from choirrec.features.vocab import DISCRETE, attribute_codes, lookup
 from choirrec.priors import (
     group_attribute_row,
     group_sequence_row,
@@ -24,8 +27,6 @@ from choirrec.priors import (
 )
 from choirrec.run_dir import RunDir
 from choirrec.schema import USER_ATTRIBUTES
-from choirrec.training.features import DISCRETE, FeatureStore, attribute_codes, lookup
-from choirrec.training.loop import load_feature_store
 
 
 @dataclass

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from choirrec.features.loader import uses_negatives
+from choirrec.models.bundle import feature_run_dir, read_bundle
 from choirrec.run_dir import RunDir
 from choirrec.schema import USER_ATTRIBUTES
 from choirrec.serving.cold_start import ATTRIBUTE_FIELDS, GroupAssigner
 from choirrec.serving.lookup import FeatureLookup, GroupRow, RunDirLookup
 from choirrec.serving.schemas import ScoreRequest, ScoreResponse
-from choirrec.training.bundle import feature_run_dir, read_bundle
-from choirrec.training.stage import uses_negatives
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class LoadedModel:
 def model_uri(run: RunDir, name: str = "choirrec", seed: int | None = None) -> str:
     """``models/<name>/seed_<s>`` inside the run (lowest committed seed by default)."""
     if seed is None:
-        from choirrec.evaluation.stage import trained_models
+        from choirrec.models.bundle import trained_models
 
         seeds = trained_models(run).get(name)
         if not seeds:

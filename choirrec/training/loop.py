@@ -9,53 +9,19 @@ decaying geometrically per step from 0.01 to 0.001 over the whole run.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 
 from choirrec.config import TrainConfig
+from choirrec.features.batches import SAMPLE_COLUMNS, Batch, collate
+from choirrec.features.store import FeatureStore
 from choirrec.metrics import auc, gauc_with_counts
 from choirrec.models.config import ModelConfig
 from choirrec.models.losses import choirrec_loss
 from choirrec.run_dir import RunDir
-from choirrec.training.features import FeatureStore, build_feature_store
-
-SAMPLE_COLUMNS = ["user_id", "item_id", "category_id", "ts", "label"]
-Batch = dict[str, torch.Tensor]
-
-
-def load_feature_store(run: RunDir, hist_len: int = 20, with_priors: bool = True,
-                       with_negatives: bool = False) -> FeatureStore:
-    """Assemble the feature store from a run directory's data/ (+ priors/ if present).
-
-    ``with_priors=False`` is the base model's view: no group features and no group attribute
-    completion (§4.3.2 is part of ChoirRec, so the baseline must not get it for free).
-    ``with_negatives`` adds the clicked-not-bought history (``neg_items``): only the
-    Cold-Transformer baseline reads it, so it is off by default — every other model (and the
-    Serve lookup) would pay for the click index and a second window per batch for nothing.
-    """
-    events = run.dataset("data", "events")
-    cols = ["user_id", "item_id", "category_id", "ts"]
-    buys = events.to_table(columns=cols, filter=pc.field("behavior") == "buy")
-    is_pv = pc.field("behavior") == "pv"
-    clicks = events.to_table(columns=cols, filter=is_pv) if with_negatives else None
-    # every model gets point-in-time click counts (activity features): two int64 columns
-    click_times = None if with_negatives else events.to_table(columns=["user_id", "ts"],
-                                                               filter=is_pv)
-    has_priors = with_priors and run.manifest("priors") is not None
-    m = int(run.manifest("groups")["n_stages"]) if has_priors else 3
-    return build_feature_store(
-        run.read_table("data", "users"), run.read_table("data", "user_activity"),
-        run.read_table("data", "items"), buys,
-        run.read_table("priors", "user_groups") if has_priors else None,
-        run.read_table("priors", "group_attributes") if has_priors else None,
-        run.read_table("priors", "group_sequences") if has_priors else None,
-        hist_len=hist_len, n_levels=m, clicks=clicks,
-        click_times=click_times)
 
 
 def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = None,
@@ -68,44 +34,6 @@ def model_config(store: FeatureStore, run: RunDir, base: ModelConfig | None = No
         n_levels=int(g["n_stages"]) if g else 3, n_clusters=int(g["n_clusters"]) if g else 1,
         n_price_buckets=store.n_price_buckets,
         **overrides)
-
-
-# model kind -> (module, class); the Table 1 baselines are individual-only models like base
-MODEL_CLASSES = {
-    "base": ("choirrec.models.base", "DINModel"),
-    "choirrec": ("choirrec.models.dual_channel", "ChoirRecModel"),
-    "poso": ("choirrec.models.poso", "POSOModel"),
-    "uie": ("choirrec.models.uie", "UIEModel"),
-    "melt": ("choirrec.models.melt", "MELTModel"),
-    "cold_transformer": ("choirrec.models.cold_transformer", "ColdTransformerModel"),
-}
-
-
-def build_model(kind: str, cfg: ModelConfig, store: FeatureStore | None = None
-                ) -> torch.nn.Module:
-    """A fresh model; with ``store`` its item tower also gets the item -> price-bucket table
-    (a model read back from a bundle gets it from the saved weights instead)."""
-    if kind not in MODEL_CLASSES:
-        raise ValueError(f"model {kind!r}: use one of {', '.join(MODEL_CLASSES)}")
-    module, cls = MODEL_CLASSES[kind]
-    model = getattr(importlib.import_module(module), cls)(cfg)
-    items = getattr(model, "items", None)
-    if store is not None and store.item_price_bucket is not None and items is not None:
-        items.set_item_prices(store.item_price_bucket)
-    return model
-
-
-def collate(store: FeatureStore) -> Callable[[dict[str, np.ndarray]], Batch]:
-    """Sample columns (raw ids) -> model input tensors: the join with the feature store.
-
-    Used as ``iter_torch_batches(collate_fn=...)``, so the join happens batch by batch in
-    the worker and no feature-joined copy of the samples is ever materialised.
-    """
-    def fn(cols: dict[str, np.ndarray]) -> Batch:
-        b = store.batch(cols["user_id"], cols["item_id"], cols["category_id"], cols["ts"],
-                        cols.get("label"))
-        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
-    return fn
 
 
 def table_batches(samples: pa.Table, batch_size: int, rng: np.random.Generator | None = None

@@ -3,7 +3,7 @@
 * Samples are read with Ray Data and split across workers (``get_dataset_shard``); each worker
   iterates its shard with ``iter_torch_batches`` and a local shuffle buffer, joining features
   batch by batch through :func:`choirrec.training.loop.collate`.
-* The :class:`~choirrec.training.features.FeatureStore` is built once by the driver and put
+* The :class:`~choirrec.features.FeatureStore` is built once by the driver and put
   in the object store; every worker on a node maps the same numpy buffers (zero-copy).
 * Every epoch: metrics (loss parts, samples/s, validation AUC/GAUC/low-activity GAUC from
   rank 0) are reported with a checkpoint (model + optimiser + scheduler + history).
@@ -27,20 +27,14 @@ import ray
 import torch
 
 from choirrec.config import TrainConfig
+from choirrec.features.batches import SAMPLE_COLUMNS, collate
+from choirrec.features.store import FeatureStore
+from choirrec.models.bundle import unwrap
 from choirrec.models.config import ModelConfig
+from choirrec.models.registry import build_model
 from choirrec.resources import read_parquet
 from choirrec.run_dir import RunDir
-from choirrec.training.bundle import unwrap
-from choirrec.training.features import FeatureStore
-from choirrec.training.loop import (
-    SAMPLE_COLUMNS,
-    build_model,
-    collate,
-    optimizer,
-    predict_batches,
-    run_epoch,
-    valid_metrics,
-)
+from choirrec.training.loop import optimizer, predict_batches, run_epoch, valid_metrics
 
 log = logging.getLogger(__name__)
 STATE = "state.pt"

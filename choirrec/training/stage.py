@@ -13,26 +13,17 @@ import logging
 import time
 
 from choirrec.config import Config
+from choirrec.features.loader import load_feature_store, uses_negatives, uses_priors
+from choirrec.models.bundle import write_bundle
+from choirrec.models.config import fingerprint_fields
+from choirrec.models.registry import apply_ablation, group_variant, model_name
 from choirrec.run_dir import RunDir, fingerprint
-from choirrec.training.ablations import apply_ablation, group_variant, model_name
-from choirrec.training.bundle import write_bundle
-from choirrec.training.loop import load_feature_store, model_config
+from choirrec.training.loop import model_config
 from choirrec.training.ray_trainer import fit
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "train-v1"
 _RUN_ONLY = ("model", "ablation", "seeds", "force")  # fields that do not change one model
-
-
-def uses_priors(model: str) -> bool:
-    """Whether a model sees group priors (group features and attribute completion): only
-    ChoirRec; base and the Table 1 baselines are individual-only models."""
-    return model == "choirrec"
-
-
-def uses_negatives(model: str) -> bool:
-    """Whether a model reads the clicked-not-bought history (only the Cold-Transformer)."""
-    return model == "cold_transformer"
 
 
 def feature_run(run: RunDir, cfg: Config, ablation: str | None) -> tuple[RunDir, str]:
@@ -41,7 +32,7 @@ def feature_run(run: RunDir, cfg: Config, ablation: str | None) -> tuple[RunDir,
     if variant is None:
         run.require("priors", "run `python -m pipelines.build_priors` first")
         return run, "."
-    from choirrec.training.variants import group_variant_run
+    from choirrec.training.group_variants import group_variant_run
 
     return group_variant_run(run, cfg, variant), f"variants/{variant}"
 
@@ -67,7 +58,7 @@ def train_model(cfg: Config, run: RunDir, model: str | None = None, ablation: st
     for seed in seeds:
         stage = f"models/{name}/seed_{seed}"
         fp = fingerprint(CODE_VERSION, name, data_m["fingerprint"], prior_fp,
-                         dataclasses.asdict(cfg.model), settings, seed, *view)
+                         fingerprint_fields(cfg.model), settings, seed, *view)
         if not (force or tc.force) and run.is_current(stage, fp):
             log.info("%s is current; skipping", stage)
             out[seed] = run.manifest(stage)

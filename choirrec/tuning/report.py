@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from choirrec.config import Config, to_yaml
-from choirrec.evaluation.comparison import write_bytes_atomic, write_csv
-from choirrec.run_dir import RunDir
+from choirrec.run_dir import RunDir, write_bytes_atomic, write_csv
 
 COLUMNS = ("k", "lambda_kd", "valid_gauc", "valid_gauc_low", "valid_auc", "epochs",
            "time_s", "status", "trial_id")

@@ -27,6 +27,7 @@ from typing import Any
 import ray
 
 from choirrec.config import Config
+from choirrec.models.config import fingerprint_fields
 from choirrec.run_dir import RunDir, fingerprint
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def experiment_name(cfg: Config, emb_fp: str) -> str:
     tc, _ = trial_config(cfg)
     key = fingerprint("sweep-v1", emb_fp, sorted(sc.k), sorted(sc.lambdas), sc.metric,
                       sc.search, sc.num_samples, sc.seed, dataclasses.asdict(tc.train),
-                      dataclasses.asdict(cfg.model), dataclasses.asdict(cfg.groups),
+                      fingerprint_fields(cfg.model), dataclasses.asdict(cfg.groups),
                       dataclasses.asdict(cfg.priors))
     return f"sweep-{key[:12]}"
 
@@ -58,7 +59,8 @@ def train_trial(config: dict[str, Any], cfg: Config, k_runs: dict[int, str],
     """One trial: train ChoirRec with (k, λ) on Ray Train; metrics flow to Tune per epoch."""
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from choirrec.training.loop import load_feature_store, model_config
+    from choirrec.features.loader import load_feature_store
+    from choirrec.training.loop import model_config
     from choirrec.training.ray_trainer import fit, worker_resources
     from choirrec.tuning.slots import TrainSlot
 

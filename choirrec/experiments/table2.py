@@ -10,10 +10,10 @@ import logging
 import math
 
 from choirrec.config import Config
-from choirrec.evaluation.comparison import ablation_rows, write_csv
+from choirrec.evaluation.lifts import ablation_rows
 from choirrec.evaluation.stage import eval_config_for, evaluate
-from choirrec.run_dir import RunDir
-from choirrec.training.ablations import ABLATIONS, model_name
+from choirrec.models.registry import ABLATIONS, model_name
+from choirrec.run_dir import RunDir, write_csv
 from choirrec.training.stage import train_model
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from choirrec.training.features import FeatureStore, item_price_buckets, lookup
+from choirrec.features.store import FeatureStore
+from choirrec.features.vocab import item_price_buckets, lookup
 
 
 @dataclass

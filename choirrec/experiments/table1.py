@@ -16,10 +16,10 @@ import math
 from collections.abc import Mapping, Sequence
 
 from choirrec.config import Config
-from choirrec.evaluation.comparison import paired_lift, write_bytes_atomic, write_csv
+from choirrec.evaluation.lifts import paired_lift
 from choirrec.evaluation.stage import eval_config_for, evaluate
-from choirrec.run_dir import RunDir
-from choirrec.training.ablations import MODELS
+from choirrec.models.registry import MODELS
+from choirrec.run_dir import RunDir, write_bytes_atomic, write_csv
 from choirrec.training.stage import train_model
 
 log = logging.getLogger(__name__)

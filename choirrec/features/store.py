@@ -30,124 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from choirrec.schema import STATIC_AS_OF, USER_ATTRIBUTES
-
-DISCRETE = [a for a, (_, kind) in USER_ATTRIBUTES.items() if kind == "discrete"]
-
-
-def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted vocabulary, 1-based index of each value)."""
-    vocab = np.unique(values)
-    return vocab, np.searchsorted(vocab, values) + 1
-
-
-def lookup(vocab: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """1-based index of ``values`` in ``vocab``; 0 where unknown."""
-    if vocab.size == 0:
-        return np.zeros(len(values), dtype=np.int64)
-    pos = np.clip(np.searchsorted(vocab, values), 0, vocab.size - 1)
-    return np.where(vocab[pos] == values, pos + 1, 0).astype(np.int64)
-
-
-def attribute_codes(table: pa.Table, vocabs: dict[str, np.ndarray] | None = None
-                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(n, A) int codes for the discrete attributes (0 = missing) and their vocabularies."""
-    vocabs = dict(vocabs or {})
-    cols = []
-    for a in DISCRETE:
-        vals = (table.column(a).to_pylist() if a in table.column_names
-                else [None] * table.num_rows)
-        s = np.array(["" if v is None else str(v) for v in vals], dtype=object)
-        if a not in vocabs:
-            vocabs[a] = np.unique(s[s != ""]).astype(object)
-        code = lookup(vocabs[a].astype(str), s.astype(str)) if vocabs[a].size else \
-            np.zeros(len(s), np.int64)
-        cols.append(np.where(s == "", 0, code))
-    return np.stack(cols, 1).astype(np.int64), vocabs
-
-
-def _ends_before(keys: np.ndarray, u: np.ndarray, ts: np.ndarray, ts_base: int) -> np.ndarray:
-    """Per sample, the position in ``keys`` (sorted (user index << 32 | ts - ts_base)) just
-    past its user's last event strictly before ``ts``."""
-    key = (u.astype(np.int64) << 32) | np.clip(ts - ts_base, 0, 2**32 - 1)
-    return np.searchsorted(keys, key, side="left")
-
-
-def _window(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndarray,
-            ts_base: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, valid) of each sample's last ``length`` events strictly before ``ts``, in
-    arrays sorted by (user index << 32 | ts - ts_base); right-aligned, invalid = padding."""
-    end = _ends_before(keys, u, ts, ts_base)
-    start = user_start[u]
-    pos = end[:, None] - length + np.arange(length)[None, :]
-    valid = (pos >= start[:, None]) & (pos < end[:, None])
-    return np.clip(pos, 0, max(keys.size - 1, 0)), valid
-
-
-def _count_before(keys: np.ndarray, user_start: np.ndarray, u: np.ndarray, ts: np.ndarray,
-                  ts_base: int) -> np.ndarray:
-    """Per sample, the number of its user's events strictly before ``ts``."""
-    return _ends_before(keys, u, ts, ts_base) - user_start[u]
-
-
-def event_index(user_index: np.ndarray, ts: np.ndarray, n_users: int
-                ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(sorted keys, per-user offsets (U + 2,), ts_base, source rows in key order) of events:
-    the layout :func:`_window` and :func:`_count_before` search. User index 0 (unknown) is
-    dropped; equal keys keep their input order."""
-    ts = ts.astype(np.int64)
-    base = int(ts.min()) if ts.size else 0
-    rows = np.flatnonzero(user_index > 0)
-    raw = (user_index[rows].astype(np.int64) << 32) | (ts[rows] - base)
-    order = np.argsort(raw, kind="stable")
-    keys = raw[order]
-    starts = np.searchsorted(keys, np.arange(n_users + 2, dtype=np.int64) << 32)
-    return keys, starts, base, rows[order]
-
-
-@dataclass
-class ClickHistory:
-    """First click per (user, item) and when that pair was first bought (negative feedback)."""
-
-    keys: np.ndarray  # sorted (user index << 32 | first-click ts - ts_base)
-    items: np.ndarray  # aligned with keys
-    cats: np.ndarray
-    first_buy_ts: np.ndarray  # absolute ts of the pair's first purchase; int64 max if never
-    user_start: np.ndarray  # (U + 2,) offsets per user index
-    ts_base: int
-
-    def negatives(self, u: np.ndarray, ts: np.ndarray, length: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """(items, cats) of the last ``length`` clicks before ``ts`` not bought before ``ts``
-        (0 = padding; a click converted before ``ts`` is a purchase, so it is masked here)."""
-        pos, valid = _window(self.keys, self.user_start, u, ts, self.ts_base, length)
-        if not self.keys.size:
-            return np.zeros(pos.shape, np.int64), np.zeros(pos.shape, np.int64)
-        valid &= self.first_buy_ts[pos] >= ts[:, None]
-        return np.where(valid, self.items[pos], 0), np.where(valid, self.cats[pos], 0)
-
-
-PRICE_BUCKETS = 10  # price-tier deciles: the item feature every model's item tower reads
-
-
-def item_price_buckets(items: pa.Table, item_vocab: np.ndarray,
-                       n_buckets: int = PRICE_BUCKETS) -> np.ndarray | None:
-    """Model item index -> 1 + the item's price-tier bucket (0: unknown item or no price).
-
-    ``price_tier`` is the price percentile within the item's category (items schema); None
-    when the dataset has no prices at all (Taobao UserBehavior), so models leave it out.
-    """
-    if "price_tier" not in items.column_names or items.column("price_tier").null_count \
-            == items.num_rows:
-        return None
-    tier = items.column("price_tier").to_numpy(zero_copy_only=False).astype(np.float64)
-    bucket = np.where(np.isnan(tier), 0,
-                      1 + np.minimum((np.nan_to_num(tier) * n_buckets).astype(np.int64),
-                                     n_buckets - 1))
-    out = np.zeros(item_vocab.size + 1, np.int64)
-    idx = lookup(item_vocab, items.column("item_id").to_numpy())
-    out[idx[idx > 0]] = bucket[idx > 0]
-    return out
+from choirrec.features.events import (
+    ClickHistory,
+    click_history,
+    count_before,
+    event_index,
+    window_before,
+)
+from choirrec.features.vocab import DISCRETE, attribute_codes, item_price_buckets, lookup
+from choirrec.schema import STATIC_AS_OF
 
 
 @dataclass
@@ -182,8 +73,8 @@ class FeatureStore:
 
     def activity_as_of(self, u: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((B, 3) activity features, (B,) purchase count), counted strictly before ``ts``."""
-        n_buy = _count_before(self.hist_keys, self.hist_user_start, u, ts, self.ts_base)
-        n_click = np.zeros_like(n_buy) if self.click_keys is None else _count_before(
+        n_buy = count_before(self.hist_keys, self.hist_user_start, u, ts, self.ts_base)
+        n_click = np.zeros_like(n_buy) if self.click_keys is None else count_before(
             self.click_keys, self.click_user_start, u, ts, self.click_ts_base)
         feats = np.stack([np.log1p(n_buy), np.log1p(n_click), self.activity[u, 2]], 1)
         return feats.astype(np.float32), n_buy.astype(np.float32)
@@ -213,8 +104,8 @@ class FeatureStore:
         u = lookup(self.user_vocab, np.asarray(user_id))
         ts = np.asarray(ts, dtype=np.int64)
         # purchases strictly before the sample
-        pos, valid = _window(self.hist_keys, self.hist_user_start, u, ts, self.ts_base,
-                             self.hist_len)
+        pos, valid = window_before(self.hist_keys, self.hist_user_start, u, ts, self.ts_base,
+                                   self.hist_len)
         hi = np.where(valid, self.hist_items[pos] if self.hist_items.size else 0, 0)
         hc = np.where(valid, self.hist_cats[pos] if self.hist_cats.size else 0, 0)
         out = {
@@ -324,28 +215,3 @@ def build_feature_store(users: pa.Table, activity: pa.Table, items: pa.Table, bu
                         None if clicks is None else click_history(clicks, buys, uvocab, ivocab,
                                                                   cvocab),
                         item_price_buckets(items, ivocab), ck, cs, cbase)
-
-
-def click_history(clicks: pa.Table, buys: pa.Table, uvocab: np.ndarray, ivocab: np.ndarray,
-                  cvocab: np.ndarray) -> ClickHistory:
-    """First click per (user, item) with the pair's first purchase time (if any)."""
-    first = clicks.group_by(["user_id", "item_id"]).aggregate(
-        [("ts", "min"), ("category_id", "min")]).rename_columns(
-        ["user_id", "item_id", "ts", "category_id"])
-    bought = buys.group_by(["user_id", "item_id"]).aggregate([("ts", "min")]).rename_columns(
-        ["user_id", "item_id", "buy_ts"])
-    first = first.join(bought, keys=["user_id", "item_id"], join_type="left outer")
-    cu = lookup(uvocab, first.column("user_id").to_numpy())
-    cts = first.column("ts").to_numpy().astype(np.int64)
-    never = np.iinfo(np.int64).max
-    buy_ts = first.column("buy_ts").fill_null(never).to_numpy().astype(np.int64)
-    keep = cu > 0
-    base = int(cts.min()) if cts.size else 0
-    keys = (cu[keep].astype(np.int64) << 32) | (cts[keep] - base)
-    raw_items = first.column("item_id").to_numpy()[keep]
-    order = np.lexsort((raw_items, keys))  # (user, ts, item): deterministic whatever the join
-    keys = keys[order]
-    items = lookup(ivocab, raw_items[order])
-    cats = lookup(cvocab, first.column("category_id").to_numpy()[keep][order])
-    starts = np.searchsorted(keys, np.arange(uvocab.size + 2, dtype=np.int64) << 32)
-    return ClickHistory(keys, items, cats, buy_ts[keep][order], starts, base)

@@ -1,6 +1,6 @@
 """Paired comparison of models over rolling test days and seeds, with confidence intervals.
 
-``compare`` runs the whole pipeline for each test day (see :mod:`~choirrec.evaluation.rolling`;
+``compare`` runs the whole pipeline for each test day (see :mod:`~choirrec.experiments.rolling_folds`;
 current stages are skipped), pools every (test day, user) unit, and for each model against the
 baseline writes, per segment (overall, low-activity, activity levels), the lift with a
 bootstrap interval over users and a paired p-value (:mod:`~choirrec.evaluation.bootstrap`):
@@ -24,11 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from choirrec.config import Config
-from choirrec.evaluation.comparison import write_bytes_atomic
-from choirrec.evaluation.rolling import auto_test_days, fold_config, fold_run
 from choirrec.evaluation.user_aucs import compare_units, concat_units, fold_units
+from choirrec.experiments.rolling_folds import auto_test_days, fold_config, fold_run
 from choirrec.pipeline import StageResult, run_pipeline
-from choirrec.run_dir import RunDir
+from choirrec.run_dir import RunDir, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 METHOD = ("paired bootstrap over users (percentile interval) of GAUC_model / GAUC_baseline - 1; "

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from choirrec.training.features import FeatureStore
+from choirrec.features.store import FeatureStore
 
 
 def _per_batch(store: FeatureStore, samples: pa.Table, fn: Callable[[dict], np.ndarray],

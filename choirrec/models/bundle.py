@@ -3,7 +3,8 @@
 ``model.json`` holds everything needed to rebuild the module without the training code's
 state: the kind (base | choirrec), the full :class:`ModelConfig` (vocabulary sizes included),
 and metadata (seed, ablation, feature run, history). The same two files are the Ray Train
-checkpoint payload, the ``models/<name>/seed_<s>/`` artifact and what Serve loads.
+checkpoint payload, the ``models/<name>/seed_<s>/`` artifact and what evaluation, Serve and
+the benchmarks load; :func:`trained_models` lists a run directory's committed bundles.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import pyarrow.fs as pafs
 import torch
 
 from choirrec.config import from_dict
-from choirrec.models.config import ModelConfig
+from choirrec.models.config import ModelConfig, from_legacy_extra
+from choirrec.models.registry import build_model
 from choirrec.run_dir import RunDir
-from choirrec.training.loop import build_model
 
 WEIGHTS = "model.pt"
 SPEC = "model.json"
@@ -60,8 +61,9 @@ def feature_run_dir(run: RunDir, spec: dict[str, Any]) -> RunDir:
 def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(model in eval mode, spec); the config is rebuilt strictly (unknown keys fail)."""
     s = read_spec(fs, path)
-    raw = {**LEGACY_DEFAULTS, **s["model_config"]}
-    cfg = from_dict(ModelConfig, raw, f"{path}/{SPEC}:model_config")
+    where = f"{path}/{SPEC}:model_config"
+    raw = {**LEGACY_DEFAULTS, **from_legacy_extra(s["model_config"], where)}
+    cfg = from_dict(ModelConfig, raw, where)
     model = build_model(s["kind"], cfg)
     with fs.open_input_stream(f"{path}/{WEIGHTS}") as f:
         state = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
@@ -73,3 +75,20 @@ def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[s
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DistributedDataParallel wrapper (state-dict keys without 'module.')."""
     return model.module if hasattr(model, "module") else model
+
+
+def _subdirs(run: RunDir, *parts: str) -> list[str]:
+    sel = pafs.FileSelector(run.path(*parts), allow_not_found=True)
+    return sorted(i.base_name for i in run.fs.get_file_info(sel)
+                  if i.type == pafs.FileType.Directory and not i.base_name.startswith("."))
+
+
+def trained_models(run: RunDir) -> dict[str, dict[int, dict]]:
+    """{model name: {seed: manifest}} of every committed ``models/<name>/seed_<s>``."""
+    out: dict[str, dict[int, dict]] = {}
+    for name in _subdirs(run, "models"):
+        for d in _subdirs(run, "models", name):
+            m = run.manifest(f"models/{name}/{d}") if d.startswith("seed_") else None
+            if m is not None:
+                out.setdefault(name, {})[int(d.removeprefix("seed_"))] = m
+    return out

@@ -1,4 +1,4 @@
-"""Relative lifts over the baseline (Table 1 / Fig. 5 layout), Table 2 rows, and the plots.
+"""Relative lifts over the baseline (Table 1 / Fig. 5 layout) and the Table 2 rows.
 
 A lift is ``(model / baseline - 1) · 100`` on the seed means; with paired seeds (the same seeds
 for both models) its std is that of the per-seed paired lifts, which removes the shared
@@ -7,13 +7,10 @@ data noise and is what a reader should compare against the lift itself.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pyarrow.fs as pafs
 
 N_LEVELS = 5
 SEGMENT_KEYS = ["auc", "gauc", "auc_low", "gauc_low"] + [
@@ -85,26 +82,6 @@ def ablation_rows(metrics: Mapping[str, Mapping], labels: Mapping[str, str],
     return rows
 
 
-def write_bytes_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    """Write to ``path.tmp`` then rename: a reader never sees half a file."""
-    tmp = f"{path}.tmp"
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    fs.move(tmp, path)
-
-
-def write_csv(fs: pafs.FileSystem, path: str, rows: Sequence[Mapping]) -> None:
-    if not rows:
-        raise ValueError(f"{path}: no rows to write")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    write_bytes_atomic(fs, path, buf.getvalue().encode())
-
-
 def format_comparison(rows: Sequence[Mapping], baseline: str = "base") -> str:
     """The comparison as a fixed-width table: GAUC (± std) and lift per segment."""
     segs = [("overall", "gauc"), ("low-act", "gauc_low")] + [
@@ -127,58 +104,3 @@ def format_comparison(rows: Sequence[Mapping], baseline: str = "base") -> str:
         ratio = r["alpha_fusion_level_1"] / r[f"alpha_fusion_level_{N_LEVELS}"]
         lines.append(f"α_fusion {r['model']}: {vals}  (L1/L5 = {ratio:.2f}×)")
     return "\n".join(lines)
-
-
-def _finish_level_plot(fig, ax, ylabel: str, title: str) -> bytes:
-    """Shared axes of the per-level plots, then the PNG bytes (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    ax.set_xlabel("user activity level (1 = lowest)")
-    ax.set_ylabel(ylabel)
-    ax.set_xticks(np.arange(1, N_LEVELS + 1))
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def plot_level_lifts(rows: Sequence[Mapping], baseline: str = "base") -> bytes:
-    """Fig. 5: relative GAUC lift per activity level (bars with paired-seed std)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = [r for r in rows if r["model"] != baseline]
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    width = 0.8 / max(len(models), 1)
-    x = np.arange(1, N_LEVELS + 1)
-    for i, r in enumerate(models):
-        lift = [r[f"gauc_level_{lv}_lift_pct"] for lv in x]
-        err = [r[f"gauc_level_{lv}_lift_std_pct"] for lv in x]
-        err = None if all(math.isnan(e) for e in err) else err
-        ax.bar(x + (i - (len(models) - 1) / 2) * width, lift, width, yerr=err, capsize=3,
-               label=r["model"])
-    ax.axhline(0, color="black", lw=0.8)
-    return _finish_level_plot(fig, ax, f"GAUC lift over {baseline} (%)",
-                              "Relative GAUC improvement per activity level")
-
-
-def plot_alpha(rows: Sequence[Mapping]) -> bytes | None:
-    """Mean α_fusion per activity level (§5.5: the gate leans on the group for light users)."""
-    rows = [r for r in rows if not math.isnan(r.get("alpha_fusion_level_1", float("nan")))]
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    x = np.arange(1, N_LEVELS + 1)
-    for r in rows:
-        ax.plot(x, [r[f"alpha_fusion_level_{lv}"] for lv in x], marker="o", label=r["model"])
-    return _finish_level_plot(fig, ax, "mean α_fusion",
-                              "Adaptive fusion weight of the group channel")

@@ -21,7 +21,7 @@ def group_variant_run(run: RunDir, cfg: Config, embedder: str) -> RunDir:
     """The variant run directory with current groups and priors built from ``embedder``."""
     from choirrec.grouping.stage import build_groups
     from choirrec.priors import build_priors
-    from choirrec.profiles.stage import embed_profiles
+    from choirrec.profiles.embed_stage import embed_profiles
 
     dest = RunDir(f"{run.uri.rstrip('/')}/variants/{embedder}")
     log.info("group variant %s in %s", embedder, dest.uri)
