@@ -3,6 +3,8 @@
     python -m benchmarks.serve_load --run-dir runs/demo              # after `make demo`
     python -m benchmarks.serve_load --run-dir runs/demo --concurrency 1,8,32 --seconds 20
     python -m benchmarks.serve_load --run-dir runs/demo --fast-ingress --num-replicas 2
+    python -m benchmarks.serve_load --run-dir runs/demo --concurrency 32 --seconds 60 \
+        --num-replicas 2 --faults kill-replica,reconfigure
 
 Starts the app (``serve.app:build``) on a local cluster, then for each concurrency level runs
 an asyncio/aiohttp client **in a separate process** on loopback: N clients, each sending its
@@ -15,6 +17,11 @@ time; the difference of the medians is Serve's per-request overhead. Prints JSON
 and ``RAY_SERVE_ENABLE_HA_PROXY=1`` (HAProxy in front of the replicas instead of the Python
 HTTP proxy; needs the ``haproxy`` binary, e.g. ``apt-get install haproxy``): the Python proxy
 is the ceiling on 2 cores (docs/serving.md).
+
+``--faults kill-replica,reconfigure`` then runs ``--fault-concurrency`` clients once per fault:
+a third of the way in, one replica process is SIGKILLed (Serve restarts it) or the other
+model is rolled out through ``reconfigure``; it reports the failed requests and the time from
+the fault to the last failure.
 """
 
 from __future__ import annotations
@@ -43,22 +50,27 @@ async def _client_main(url: str, payloads: list[dict], concurrency: int, seconds
     import aiohttp
 
     lat: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
+    errors = server_errors = 0
+    timeline: list[tuple[float, int]] = []  # (seconds since start, status; 0 = no answer)
+    start = time.perf_counter()
+    deadline = start + seconds
 
     async def worker(k: int, session: aiohttp.ClientSession) -> None:
-        nonlocal errors
+        nonlocal errors, server_errors
         i = k
         while time.perf_counter() < deadline:
             t = time.perf_counter()
             try:
                 async with session.post(url, json=payloads[i % len(payloads)]) as r:
                     await r.read()
-                    if r.status != 200:
-                        errors += 1
-                        continue
-            except aiohttp.ClientError:
+                    status = r.status
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                status = 0
+            timeline.append((round(t - start, 3), status))
+            if status != 200:
                 errors += 1
+                server_errors += status >= 500 or status == 0
+                await asyncio.sleep(0.05)  # a failing server is retried, not hammered
                 continue
             lat.append(time.perf_counter() - t)
             i += concurrency
@@ -70,7 +82,56 @@ async def _client_main(url: str, payloads: list[dict], concurrency: int, seconds
         await asyncio.gather(*(worker(k, s) for k in range(concurrency)))
         wall = time.perf_counter() - t0
     return {"concurrency": concurrency, "requests": len(lat), "errors": errors,
-            "qps": len(lat) / wall, **_pct(lat)}
+            "server_errors": server_errors, "qps": len(lat) / wall, **_pct(lat),
+            "timeline": sorted(timeline)}
+
+
+def fault_summary(timeline: list[tuple[float, int]], fault_at: float) -> dict:
+    """Failed requests after the fault and the time from the fault to the last failure
+    (0 when nothing failed): how long the service was not answering every request."""
+    failed = [t for t, status in timeline if status != 200 and t >= fault_at]
+    return {"fault_at_s": fault_at, "failed_requests": len(failed),
+            "answered_after_fault": sum(1 for t, st in timeline if st == 200 and t >= fault_at),
+            "recovery_s": round(max(failed) - fault_at, 3) if failed else 0.0}
+
+
+def _replica_pids(app: str = "choirrec") -> list[int]:
+    from ray.util.state import list_actors
+
+    return [a.pid for a in list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+            if a.class_name.startswith(f"ServeReplica:{app}:")]
+
+
+def run_fault(fault: str, url: str, payload_file: str, run_uri: str, model: str,
+              concurrency: int, seconds: float) -> dict:
+    """Load from a client process while one fault happens a third of the way in:
+    ``kill-replica`` SIGKILLs one replica process (Serve restarts it), ``reconfigure`` rolls
+    the other model out through ``reconfigure``."""
+    import signal
+
+    from ray import serve
+
+    from serve.app import build
+
+    cmd = [sys.executable, "-m", "benchmarks.serve_load", "--client", url, "--concurrency",
+           str(concurrency), "--seconds", str(seconds), "--payload-file", payload_file]
+    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    time.sleep(seconds / 3)
+    fault_at = seconds / 3
+    if fault == "kill-replica":
+        pid = _replica_pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        detail = {"killed_pid": pid}
+    else:
+        other = "base" if model != "base" else "choirrec"
+        serve.run(build({"run_dir": run_uri, "model": other}), name="choirrec",
+                  route_prefix="/")
+        detail = {"rolled_to": other}
+    out, _ = client.communicate(timeout=seconds + 120)
+    res = json.loads(out.strip().splitlines()[-1])
+    return {"fault": fault, **detail, "concurrency": concurrency, "seconds": seconds,
+            **fault_summary(res["timeline"], fault_at),
+            **{k: res[k] for k in ("requests", "errors", "server_errors", "qps", "p99_ms")}}
 
 
 def _free_port() -> int:
@@ -136,6 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--num-replicas", type=int, default=1)
     p.add_argument("--fast-ingress", action="store_true",
                    help="HAProxy ingress + Serve's throughput-optimized mode (needs haproxy)")
+    p.add_argument("--faults", default="",
+                   help="also run, at --fault-concurrency clients: kill-replica,reconfigure")
+    p.add_argument("--fault-concurrency", type=int, default=8)
     p.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the load process
     p.add_argument("--payload-file", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -157,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
     ref = in_process(run, payloads, a.model, min(a.seconds, 10.0))
     if a.fast_ingress:
         _enable_fast_ingress()
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(include_dashboard=bool(a.faults), log_to_driver=False)  # state API: replica pids
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build({"run_dir": run.uri, "model": a.model, "max_batch_size": a.max_batch_size,
@@ -177,7 +241,11 @@ def main(argv: list[str] | None = None) -> dict:
 
             subprocess.run(cmd(2.0), check=True, capture_output=True)  # warm-up
             out = subprocess.run(cmd(a.seconds), check=True, capture_output=True, text=True)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row.pop("timeline")
+            rows.append(row)
+        faults = [run_fault(fault, url, f.name, run.uri, a.model, a.fault_concurrency,
+                            a.seconds) for fault in a.faults.split(",") if fault]
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -186,6 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
               "max_batch_size": a.max_batch_size, "batch_wait_timeout_s": a.batch_wait_timeout_s,
               "num_replicas": a.num_replicas,
               "fast_ingress": a.fast_ingress, "in_process": ref, "serve": rows,
+              "faults": faults,
               "serve_overhead_ms_p50": rows[0]["p50_ms"] - ref["p50_ms"] if rows else None}
     print(json.dumps(result, indent=2))
     print(f"\n{'clients':>8}{'QPS':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
@@ -197,6 +266,10 @@ def main(argv: list[str] | None = None) -> dict:
     if rows:
         print(f"Serve's per-request overhead (p50, 1 client): "
               f"{result['serve_overhead_ms_p50']:.1f} ms")
+    for r in faults:
+        print(f"fault {r['fault']} at {r['fault_at_s']:.0f} s under {r['concurrency']} clients: "
+              f"{r['failed_requests']} failed requests, recovered in {r['recovery_s']:.1f} s; "
+              f"{r['requests']} answered, {r['server_errors']} 5xx/no answer")
     return result
 
 

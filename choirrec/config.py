@@ -74,6 +74,10 @@ class DataConfig:
     attribution_window_hours: float | None = None  # None: a buy any time after the click
     low_activity_share: float = 0.55  # bottom share of users by training-window purchases
     activity_levels: int = 5
+    # a raw log's malformed lines (wrong number of fields) are skipped and counted; above this
+    # share of the file's lines the stage fails, naming some. A truncated last line (a file
+    # cut mid-row) is always tolerated. Not part of the fingerprint: it changes no output.
+    max_malformed_share: float = 0.001
     force: bool = False  # recompute even if the output fingerprint matches
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -267,6 +271,9 @@ class RayConfig:
     # a run's controller is alive; without it the cleaner logs a warning every second of every
     # training run and never removes an orphaned placement group
     include_dashboard: bool = True
+    # Ray's own log lines (Ray Data progress, Train/Serve controllers, workers' output) on the
+    # console too; they always go to the entry point's log file (<run dir>/logs/)
+    verbose: bool = False
 
 
 @dataclass

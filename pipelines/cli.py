@@ -12,16 +12,42 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import ray
 
 from choirrec.config import Config, RayConfig, load_config
+from pipelines.console import log_path, quiet_ray, route_logs, setup_logging
+
+T = TypeVar("T")
+DEBUG_ENV = "CHOIRREC_DEBUG"
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+def error_line(err: BaseException) -> str:
+    """One line for a failure: the original exception's type and message, without Ray's
+    wrapping (a failed remote task carries the worker's traceback in its message)."""
+    cause = getattr(err, "cause", None)  # ray.exceptions.RayTaskError
+    if isinstance(cause, BaseException):
+        err = cause
+    lines = [x.strip() for x in str(err).splitlines() if x.strip()]
+    if any(x.startswith("Traceback") for x in lines):
+        lines = lines[-1:]  # the raising line of a formatted traceback
+    text = " ".join(lines) or "(no message)"
+    return f"{type(err).__name__}: {text[:1000]}"
+
+
+def run_cleanly(fn: Callable[[], T], debug: bool = False) -> T:
+    """``fn()``; an exception becomes one line on stderr and exit status 1. The traceback
+    only with ``--debug`` or ``CHOIRREC_DEBUG=1`` (then the exception propagates)."""
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - every failure is reported the same way
+        if debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"error: {error_line(err)}  (--debug or {DEBUG_ENV}=1 shows the traceback)",
+              file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -32,12 +58,17 @@ def base_parser(description: str) -> argparse.ArgumentParser:
                    help="run directory: local path or pyarrow filesystem URI (config: run_dir)")
     p.add_argument("--ray-address", dest="ray__address",
                    help="Ray cluster address (config: ray.address; default $RAY_ADDRESS or local)")
+    p.add_argument("--verbose", dest="ray__verbose", action="store_const", const=True,
+                   help="Ray's own log lines on the console too (config: ray.verbose)")
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the traceback of a failure (also {DEBUG_ENV}=1)")
     return p
 
 
 def config_from_args(args: argparse.Namespace, mapping: dict[str, str]) -> Config:
     """Apply flags to the config: ``mapping`` maps argparse dest -> dotted config field."""
-    overrides = {"run_dir": args.run_dir, "ray.address": args.ray__address}
+    overrides = {"run_dir": args.run_dir, "ray.address": args.ray__address,
+                 "ray.verbose": getattr(args, "ray__verbose", None)}
     for dest, dotted in mapping.items():
         overrides[dotted] = getattr(args, dest)
     return load_config(args.config, overrides)
@@ -49,11 +80,13 @@ def connect(cfg: RayConfig) -> None:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     address = cfg.address or os.environ.get("RAY_ADDRESS")
+    # workers' output reaches this console only with --verbose (it is in Ray's session logs)
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=cfg.verbose)
     else:
         ray.init(num_cpus=cfg.num_cpus, include_dashboard=cfg.include_dashboard,
-                 log_to_driver=True)
+                 log_to_driver=cfg.verbose)
+    quiet_ray(cfg.verbose)  # ray.init may have (re)installed Ray's console handlers
     logging.getLogger(__name__).info("Ray: %s", ray.cluster_resources())
 
 
@@ -99,8 +132,15 @@ def flag(name: str, field: str, help: str, type=None, choices=None) -> dict:
 
 
 def stage_main(doc: str, flags: list[dict], run, argv: list[str] | None = None,
-               force_flag: bool = True):
-    """Parse flags into a Config, connect to Ray, and call ``run(cfg, force)``."""
+               force_flag: bool = True, own_progress: bool = False):
+    """Parse flags into a Config, connect to Ray, and call ``run(cfg, force)``.
+
+    Every record goes to the entry point's log file; the console shows the library's INFO
+    lines unless ``own_progress`` (the entry point prints its own), and Ray's only with
+    ``--verbose``. A failure is one line and exit status 1 (:func:`run_cleanly`)."""
+    caller = sys._getframe(1).f_globals.get("__name__", "choirrec")
+    entry = (os.path.basename(sys.argv[0]).removesuffix(".py") if caller == "__main__"
+             else caller.rsplit(".", 1)[-1])
     p = base_parser(doc.strip().splitlines()[0])
     mapping = {}
     for f in flags:
@@ -114,6 +154,12 @@ def stage_main(doc: str, flags: list[dict], run, argv: list[str] | None = None,
         p.add_argument("--force", action="store_true", help="recompute even if current")
     args = p.parse_args(argv)
     setup_logging()
-    cfg = config_from_args(args, mapping)
-    connect(cfg.ray)
-    return run(cfg, bool(getattr(args, "force", False)))
+
+    def go():
+        cfg = config_from_args(args, mapping)
+        path = log_path(cfg.run_dir, entry)
+        route_logs(path, cfg.ray.verbose, library_info_on_console=not own_progress)
+        print(f"{entry}: full log in {path}", file=sys.stderr, flush=True)
+        connect(cfg.ray)
+        return run(cfg, bool(getattr(args, "force", False)))
+    return run_cleanly(go, args.debug)

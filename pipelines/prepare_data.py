@@ -28,6 +28,9 @@ FLAGS = [
     flag("--attribution-window-hours", "data.attribution_window_hours",
          "max click->buy delay for a positive label (default: unlimited)", float),
     flag("--low-activity-share", "data.low_activity_share", "bottom share of users", float),
+    flag("--max-malformed-share", "data.max_malformed_share",
+         "fail above this share of malformed raw lines (a truncated last line is tolerated)",
+         float),
 ]
 
 

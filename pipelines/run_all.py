@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> list:
         print(f"\noutputs in {run_dir.uri}: data/summary.json, groups/report.json, models/, "
               "eval/comparison.csv, eval/<model>/metrics.json, eval/plots/*.png", flush=True)
         return results
-    return stage_main(__doc__, FLAGS, run, argv, force_flag=False)
+    return stage_main(__doc__, FLAGS, run, argv, force_flag=False, own_progress=True)
 
 
 if __name__ == "__main__":

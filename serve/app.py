@@ -12,30 +12,22 @@ through ``reconfigure`` (``user_config.model_uri``) without dropping requests.
 import logging
 import os
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from ray import serve
 
 from choirrec.run_dir import RunDir
+from choirrec.serving.body_limit import BodyLimit
 from choirrec.serving.schemas import ModelInfo, ScoreRequest, ScoreResponse
-from choirrec.serving.scorer import Scorer, load_model, model_uri
+from choirrec.serving.scorer import Scorer, ScoringError, load_model, model_uri
 
 log = logging.getLogger("choirrec.serve")
 MAX_BODY_BYTES = int(os.environ.get("CHOIRREC_MAX_BODY_BYTES", 1 << 20))
 
 api = FastAPI(title="choirrec", version="1",
               description="ChoirRec CVR scoring: semantic groups for low-activity users.")
-
-
-@api.middleware("http")
-async def limit_body(request: Request, call_next):
-    """413 before reading an oversized body (declared or actual length)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return JSONResponse(status_code=413, content={"detail": [{
-            "loc": ["body"], "msg": f"request body is {declared} bytes; the limit is "
-            f"{MAX_BODY_BYTES} (CHOIRREC_MAX_BODY_BYTES): send fewer candidates per request"}]})
-    return await call_next(request)
+api.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES,
+                   hint=" (CHOIRREC_MAX_BODY_BYTES): send fewer candidates per request")
 
 
 @serve.deployment(name="ChoirRec", ray_actor_options={"num_cpus": 0.5},
@@ -73,12 +65,21 @@ class ChoirRecService:
             self.score_batch.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def score_batch(self, requests: list[ScoreRequest]) -> list[ScoreResponse]:
-        return self.scorer.score(requests)
+    async def score_batch(self, requests: list[ScoreRequest]
+                          ) -> list[ScoreResponse | ScoringError]:
+        # one result per request: a request that cannot be scored gets its own ScoringError
+        # instead of an exception that @serve.batch would hand to every request of the batch
+        return self.scorer.score_isolated(requests)
 
-    @api.post("/v1/score", response_model=ScoreResponse)
-    async def score(self, request: ScoreRequest) -> ScoreResponse:
-        return await self.score_batch(request)
+    @api.post("/v1/score", response_model=ScoreResponse,
+              responses={500: {"description": "this request could not be scored"}})
+    async def score(self, request: ScoreRequest) -> ScoreResponse | JSONResponse:
+        result = await self.score_batch(request)
+        if isinstance(result, ScoringError):
+            return JSONResponse(status_code=500, content={"detail": [{
+                "loc": ["body"], "type": "scoring_failed",
+                "msg": f"this request could not be scored: {result.reason}"}]})
+        return result
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

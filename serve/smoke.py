@@ -44,8 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--model", default="choirrec")
     p.add_argument("--port", type=int, default=0, help="HTTP port (0: a free one)")
+    p.add_argument("--verbose", action="store_true", help="Ray's own log lines on the console")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     args = p.parse_args(argv)
 
+    from pipelines.cli import run_cleanly
+
+    return run_cleanly(lambda: _smoke(args), args.debug)
+
+
+def _smoke(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
@@ -54,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging("WARNING")
     from choirrec.config import RayConfig
+    from pipelines.console import log_path, route_logs
 
-    connect(RayConfig())
+    route_logs(log_path(args.run_dir, "serve_smoke"), args.verbose,
+               library_info_on_console=False)
+    connect(RayConfig(verbose=args.verbose))
     port = args.port or _free_port()
     url = f"http://127.0.0.1:{port}"
     t = time.perf_counter()

@@ -6,7 +6,7 @@ import pytest
 
 from choirrec.config import DataConfig
 from choirrec.data.prepare import prepare_data
-from choirrec.data.taobao_userbehavior import read_events
+from choirrec.data.taobao_userbehavior import check_malformed, read_events
 from choirrec.run_dir import RunDir
 from choirrec.schema import SchemaError
 from tests.conftest import CHOIRREC_REF, require
@@ -24,8 +24,22 @@ def _read(tmp_path, text):
 def test_truncated_last_line_and_out_of_window_rows_are_counted(tmp_path):
     t, counts = _read(tmp_path, GOOD + "3,12,7,pv,100\n3,12,7,pv")
     assert t.num_rows == 3 and t.column("user_id").to_pylist() == [1, 1, 2]
-    assert counts == {"malformed_lines": 1, "out_of_window": 1, "rows": 3}
+    assert {k: counts[k] for k in ("malformed_lines", "out_of_window", "rows", "lines")} == \
+        {"malformed_lines": 1, "out_of_window": 1, "rows": 3, "lines": 4}
+    assert counts["malformed_line_numbers"] == [5]
     assert t.schema.field("price").type == pa.float64()
+    check_malformed("f", counts, 0.0)  # the truncated last line alone never fails
+    assert counts["truncated_last_line"]
+
+
+def test_malformed_lines_mid_file_fail_above_the_share_naming_lines(tmp_path):
+    text = GOOD + "2,11,6\n" + GOOD + "4,5\n" + GOOD + "3,12,7,pv"  # lines 4, 8 and the last
+    _, counts = _read(tmp_path, text)
+    assert counts["malformed_line_numbers"] == [4, 8, 12]
+    with pytest.raises(SchemaError, match=r"2 of 12 lines .*lines 4, 8\).*--max-malformed"):
+        check_malformed("f", counts, 0.1)
+    check_malformed("f", counts, 0.2)  # 2 of 12 is within a 20% tolerance
+    assert counts["truncated_last_line"]
 
 
 @pytest.mark.parametrize("line,column", [

@@ -110,6 +110,86 @@ def test_health_and_model_info(app):
     assert requests.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/v1/score"]
 
 
+def test_bad_requests_never_fail_good_ones_batched_with_them(app):
+    run, url = app
+    uid, cands = _known(run)
+    bad_bodies = [{"user_id": 2**64, "candidates": cands},
+                  {"user_id": uid, "candidates": [{"item_id": 2**63, "category_id": 1}]},
+                  {"user_id": uid, "candidates": cands, "context": {"ts": 2**70}}]
+    stop, good, bad = threading.Event(), [], []
+
+    def client(bodies, out):
+        i = 0
+        while not stop.is_set():
+            out.append(requests.post(f"{url}/v1/score", json=bodies[i % len(bodies)],
+                                     timeout=60).status_code)
+            i += 1
+
+    threads = [threading.Thread(target=client, args=([{"user_id": uid, "candidates": cands}],
+                                                      good)) for _ in range(6)]
+    threads += [threading.Thread(target=client, args=(bad_bodies, bad)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(4)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(good) > 20 and set(good) == {200}, {c: good.count(c) for c in set(good)}
+    assert len(bad) > 5 and set(bad) == {422}
+
+
+def test_a_chunked_body_over_the_limit_is_refused(app):
+    run, url = app
+    _, cands = _known(run, 1)
+    head = json.dumps({"user_id": 1, "candidates": cands, "pad": ""})[:-2].encode()
+
+    def body():  # no Content-Length: requests sends Transfer-Encoding: chunked
+        yield head
+        for _ in range(48):
+            yield b"y" * 65536
+        yield b'"}'
+
+    r = requests.post(f"{url}/v1/score", data=body(),
+                      headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 413 and "limit" in r.text
+    assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
+
+
+def test_fuzzed_requests_never_get_a_5xx(app):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    _, url = app
+    ints = st.one_of(st.integers(-5, 10**6), st.integers(-2**80, 2**80),
+                     st.sampled_from([2**63 - 1, 2**63, 2**64, -2**63]), st.floats(),
+                     st.text(max_size=5), st.none(), st.booleans())
+    candidate = st.fixed_dictionaries({"item_id": ints, "category_id": ints},
+                                      optional={"price": st.floats(), "x": st.text()})
+    request = st.fixed_dictionaries(
+        {"user_id": ints, "candidates": st.lists(candidate, max_size=4)},
+        optional={"context": st.fixed_dictionaries({"ts": ints}),
+                  "user": st.fixed_dictionaries({}, optional={
+                      "profile": st.text(max_size=50), "gender": st.text(max_size=5),
+                      "city_tier": ints})})
+    payload = st.one_of(request.map(lambda d: json.dumps(d).encode()),
+                        st.binary(max_size=64),
+                        st.recursive(st.none() | st.integers() | st.text(max_size=4),
+                                     lambda c: st.lists(c, max_size=3)
+                                     | st.dictionaries(st.text(max_size=4), c, max_size=3),
+                                     max_leaves=8).map(lambda v: json.dumps(v).encode()))
+
+    @settings(max_examples=60, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(payload)
+    def one(data):
+        r = requests.post(f"{url}/v1/score", data=data,
+                          headers={"content-type": "application/json"}, timeout=60)
+        assert r.status_code < 500, (data[:200], r.status_code, r.text[:300])
+
+    one()
+    assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
+
+
 def test_hot_swap_under_load_drops_nothing(app):
     from ray import serve
 
@@ -144,3 +224,60 @@ def test_hot_swap_under_load_drops_nothing(app):
     assert codes and all(c == 200 for c in codes), [r for r in results if r[0] != 200][:3]
     versions = [v for _, v in results]
     assert versions[0].startswith("choirrec/") and versions[-1].startswith("base/")
+
+
+def test_a_killed_replica_is_restarted_and_the_service_recovers(app):
+    """The last test of the module: SIGKILL the replica process under load; Serve restarts it
+    and every request after that is answered (benchmarks/serve_load.py --faults measures the
+    failed requests and the recovery time)."""
+    import os
+    import signal
+
+    from benchmarks.serve_load import _replica_pids, fault_summary
+
+    run, url = app
+    uid, cands = _known(run)
+    stop, timeline, t0 = threading.Event(), [], time.perf_counter()
+
+    def client():
+        while not stop.is_set():
+            t = time.perf_counter() - t0
+            try:
+                code = requests.post(f"{url}/v1/score", json={"user_id": uid,
+                                                              "candidates": cands},
+                                     timeout=30).status_code
+            except requests.RequestException:
+                code = 0
+            timeline.append((t, code))
+            if code != 200:
+                time.sleep(0.1)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    (pid,) = _replica_pids()
+    fault_at = time.perf_counter() - t0
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 90
+    while time.time() < deadline and (not _replica_pids() or _replica_pids() == [pid]):
+        time.sleep(0.5)
+    time.sleep(3)
+    stop.set()
+    for t in threads:
+        t.join()
+    s = fault_summary(sorted(timeline), fault_at)
+    assert _replica_pids() and _replica_pids() != [pid]
+    assert s["answered_after_fault"] > 0 and s["recovery_s"] < 60, s
+    last = [code for t, code in sorted(timeline)[-8:]]
+    assert set(last) == {200}, last
+    assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
+
+
+def test_fault_summary_counts_failures_after_the_fault():
+    from benchmarks.serve_load import fault_summary
+
+    tl = [(0.5, 200), (1.0, 500), (2.1, 0), (2.5, 200), (3.0, 503), (4.0, 200)]
+    assert fault_summary(tl, 2.0) == {"fault_at_s": 2.0, "failed_requests": 2,
+                                      "answered_after_fault": 2, "recovery_s": 1.0}
+    assert fault_summary([(3.0, 200)], 2.0)["recovery_s"] == 0.0

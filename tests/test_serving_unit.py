@@ -11,7 +11,7 @@ from choirrec.serving.schemas import MAX_CANDIDATES, ScoreRequest
 
 def test_request_limits_name_the_field():
     ok = {"user_id": 1, "candidates": [{"item_id": 1, "category_id": 2, "price": 9.9}]}
-    assert ScoreRequest.model_validate(ok).candidates[0].item_id == 1  # extra keys allowed
+    assert ScoreRequest.model_validate(ok).candidates[0].item_id == 1  # extra keys ignored
     cases = [
         ({**ok, "candidates": ok["candidates"] * (MAX_CANDIDATES + 1)}, "candidates"),
         ({**ok, "candidates": []}, "candidates"),

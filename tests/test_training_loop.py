@@ -55,3 +55,30 @@ def test_learning_rate_decays_geometrically_from_start_to_end():
         sched.step()
     assert lrs[0] == pytest.approx(0.01) and lrs[-1] == pytest.approx(0.001)
     assert np.allclose(np.diff(np.log(lrs)), np.log(0.1) / 10)
+
+
+def test_checkpoint_state_loads_with_weights_only(tmp_path):
+    """Ray Train checkpoints hold tensors and plain numbers (history as JSON), so resuming
+    never unpickles arbitrary objects; an old pickled checkpoint fails with what to do."""
+    import numpy as np
+    import torch
+
+    from choirrec.training.ray_trainer import HISTORY, STATE, load_state, save_state
+
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.Adagrad(model.parameters(), lr=0.1)
+    model(torch.ones(2, 3)).sum().backward()
+    opt.step()
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, 0.9)
+    history = [{"loss": np.float64(0.5), "epoch": np.int64(0), "samples": 10,
+                "valid_gauc": float("nan")}]
+    save_state(str(tmp_path), {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict(), "epoch": np.int64(0)}, history)
+    back = load_state(str(tmp_path))
+    assert torch.equal(back["model"]["weight"], model.weight) and back["epoch"] == 0
+    assert back["history"][0]["loss"] == 0.5 and back["history"][0]["samples"] == 10
+    torch.save({"model": model.state_dict(), "epoch": 0, "history": history},
+               tmp_path / STATE)  # how older versions wrote it: numpy objects pickled inside
+    (tmp_path / HISTORY).unlink()
+    with pytest.raises(RuntimeError, match=r"weights_only=True.*\.ray_train"):
+        load_state(str(tmp_path))

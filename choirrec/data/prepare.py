@@ -45,7 +45,7 @@ def _inputs(cfg: DataConfig) -> list[dict]:
 
 def data_fingerprint(cfg: DataConfig) -> str:
     c = dataclasses.asdict(cfg)
-    c.pop("force")
+    c.pop("force"), c.pop("max_malformed_share")
     if not c["holdout_days"]:
         c.pop("holdout_days")  # the default keeps every existing run's fingerprint
     if cfg.dataset != "synthetic":

@@ -2,8 +2,10 @@
 
 The public file has known blemishes, which we tolerate and count rather than fail on:
 a truncated last line (samples cut from the file end mid-row) and a few timestamps outside the
-official window 2017-11-25..2017-12-03 (China time). Anything else malformed — a non-integer id,
-an unknown behaviour — is an error naming the column.
+official window 2017-11-25..2017-12-03 (China time). Lines with the wrong number of fields
+elsewhere in the file are skipped and counted too, and the stage fails, naming their line
+numbers, when they exceed ``data.max_malformed_share`` of the file's lines. Anything else
+malformed — a non-integer id, an unknown behaviour — is an error naming the column.
 
 Parsing streams the CSV in blocks (bounded memory on a 3.6 GB file) and writes ``events`` parts;
 CVR samples are then built with Ray Data: users are hashed into buckets and
@@ -65,15 +67,21 @@ def find_csv(path: str) -> tuple[pa.fs.FileSystem, str]:
 
 def read_events(fs: pa.fs.FileSystem, p: str, block_size: int = 64 << 20):
     """(generator of validated ``events`` tables, counts dict filled in as it is consumed)."""
-    stats = {"malformed_lines": 0, "out_of_window": 0, "rows": 0}
+    stats = {"malformed_lines": 0, "out_of_window": 0, "rows": 0, "lines": 0,
+             "malformed_line_numbers": []}
 
     def on_invalid(row) -> str:
         stats["malformed_lines"] += 1
-        log.warning("skipping malformed line: %r", row.text[:80])
+        if len(stats["malformed_line_numbers"]) < MALFORMED_KEPT:
+            stats["malformed_line_numbers"].append(row.number)
+        if stats["malformed_lines"] <= 3:
+            log.warning("skipping malformed line %s: %r", row.number, row.text[:80])
         return "skip"
 
     opts = dict(
-        read_options=pacsv.ReadOptions(column_names=COLUMNS, block_size=block_size),
+        # one parsing thread: the reader then knows each malformed row's line number
+        read_options=pacsv.ReadOptions(column_names=COLUMNS, block_size=block_size,
+                                       use_threads=False),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(column_types={
             "user_id": pa.int64(), "item_id": pa.int64(), "category_id": pa.int64(),
@@ -86,10 +94,11 @@ def read_events(fs: pa.fs.FileSystem, p: str, block_size: int = 64 << 20):
                 reader = pacsv.open_csv(f, **opts)
                 for batch in reader:
                     t = pa.Table.from_batches([batch])
+                    stats["lines"] += t.num_rows
                     bad = pc.invert(pc.is_in(t.column("behavior"), value_set=pa.array(BEHAVIORS)))
                     if pc.any(bad).as_py():
                         ex = t.column("behavior").filter(bad)[0].as_py()
-                        raise SchemaError("taobao_userbehavior input", "behavior",
+                        raise SchemaError(f"taobao_userbehavior input {p}", "behavior",
                                           f"unknown behaviour {ex!r}",
                                           f"behaviour must be one of {list(BEHAVIORS)}")
                     ts = t.column("ts")
@@ -103,11 +112,33 @@ def read_events(fs: pa.fs.FileSystem, p: str, block_size: int = 64 << 20):
             except pa.ArrowInvalid as err:
                 m = re.search(r"CSV column #(\d+)", str(err))
                 col = COLUMNS[int(m.group(1))] if m and int(m.group(1)) < len(COLUMNS) else None
-                raise SchemaError("taobao_userbehavior input", col, str(err).splitlines()[0],
+                raise SchemaError(f"taobao_userbehavior input {p}", col,
+                                  str(err).splitlines()[0],
                                   "each line must be user_id,item_id,category_id,behavior,"
                                   "timestamp with integer ids and unix-second timestamps") from err
 
     return batches(), stats
+
+
+MALFORMED_KEPT = 1000  # line numbers kept to tell a truncated last line from the rest
+
+
+def check_malformed(path: str, counts: dict, max_share: float) -> None:
+    """Fail when lines with the wrong number of fields, other than a truncated last line,
+    exceed ``max_share`` of the file's lines; the error names the first few."""
+    total = counts["lines"] + counts["malformed_lines"]
+    numbers = counts["malformed_line_numbers"]
+    last = numbers and numbers[-1] == total and len(numbers) == counts["malformed_lines"]
+    mid = counts["malformed_lines"] - (1 if last else 0)
+    counts["truncated_last_line"] = bool(last)
+    if mid and mid > max_share * total:
+        shown = ", ".join(str(n) for n in numbers[:5] if n != total)
+        raise SchemaError("taobao_userbehavior input", None,
+                          f"{path}: {mid} of {total} lines have the wrong number of fields "
+                          f"(lines {shown}{', ...' if mid > 5 else ''}), more than "
+                          f"data.max_malformed_share = {max_share:g}",
+                          "each line must be user_id,item_id,category_id,behavior,timestamp; "
+                          "fix or drop those lines, or raise --max-malformed-share to skip them")
 
 
 def _bucket_samples(batch: pa.Table, out: PartWriter, split: TimeSplit, window: int | None,
@@ -132,10 +163,13 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
         if ev.num_rows:
             max_ts = max(max_ts, pc.max(ev.column("ts")).as_py())
         n_parts = i + 1
+    check_malformed(path, counts, data.max_malformed_share)
     if counts["rows"] == 0:
         raise ValueError(f"{path}: no valid event rows (malformed lines: "
                          f"{counts['malformed_lines']}, outside the official window: "
-                         f"{counts['out_of_window']})")
+                         f"{counts['out_of_window']}). Fix: --input must be the Tianchi "
+                         "UserBehavior.csv format, user_id,item_id,category_id,behavior,"
+                         "timestamp with no header")
     log.info("parsed %d events (%d malformed lines, %d outside the official window skipped)",
              counts["rows"], counts["malformed_lines"], counts["out_of_window"])
 
@@ -178,4 +212,5 @@ def write_taobao(data: DataConfig, writer: StageWriter) -> SourceOutput:
     return SourceOutput(stats, split, OFFICIAL_RANGE, 0, notes={
         "input": os.path.basename(path), "event_parts": n_parts, "buckets": n_buckets,
         "malformed_lines_skipped": counts["malformed_lines"],
+        "truncated_last_line": counts["truncated_last_line"],
         "out_of_window_rows_skipped": counts["out_of_window"]})

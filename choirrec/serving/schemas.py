@@ -7,18 +7,27 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_CANDIDATES = 1000
 MAX_STRING = 2000  # profile text
 MAX_ATTRIBUTE = 64  # attribute values
+# ids are int64 everywhere (artifacts, the feature store, the model): larger ones cannot
+# name anything we hold and would overflow inside the scorer, so they are a 422, not a 500
+MAX_ID = 2**63 - 1
+# request time: unix seconds from 1970 to 2100-01-01; the feature store keys events by
+# (user << 32 | ts offset), so a wild timestamp must be refused, not clipped silently
+MAX_TS = 4_102_444_800
 
 
 class Candidate(BaseModel):
-    model_config = ConfigDict(extra="allow")  # other item features are accepted and ignored
+    # other item features (price, title, ...) are accepted and dropped, never stored
+    model_config = ConfigDict(extra="ignore")
 
-    item_id: int = Field(ge=0, description="item id; unknown ids score with the OOV embedding")
-    category_id: int = Field(ge=0, description="leaf category id; unknown ids map to OOV")
+    item_id: int = Field(ge=0, le=MAX_ID,
+                         description="item id; unknown ids score with the OOV embedding")
+    category_id: int = Field(ge=0, le=MAX_ID,
+                             description="leaf category id; unknown ids map to OOV")
 
 
 class Context(BaseModel):
-    ts: int | None = Field(None, ge=0, description="unix seconds of the request; history "
-                           "strictly before it is used (default: now)")
+    ts: int | None = Field(None, ge=0, le=MAX_TS, description="unix seconds of the request; "
+                           "history strictly before it is used (default: now)")
 
 
 class UserHints(BaseModel):
@@ -34,7 +43,7 @@ class UserHints(BaseModel):
 
 
 class ScoreRequest(BaseModel):
-    user_id: int = Field(ge=0)
+    user_id: int = Field(ge=0, le=MAX_ID)
     candidates: list[Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
     context: Context | None = None
     user: UserHints | None = Field(None, description="attributes/profile for unknown users")

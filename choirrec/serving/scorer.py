@@ -69,9 +69,42 @@ def load_model(run: RunDir, uri: str, lookup: FeatureLookup | None = None,
     return LoadedModel(model, spec, version, lookup, assigner if uses_priors else None, metrics)
 
 
+@dataclass(frozen=True)
+class ScoringError:
+    """A request of a batch that could not be scored; the batch's other requests were."""
+
+    reason: str
+
+
 class Scorer:
     def __init__(self, loaded: LoadedModel):
         self.loaded = loaded
+        self._reasons_logged: set[str] = set()
+
+    def score_isolated(self, requests: list[ScoreRequest], now: int | None = None
+                       ) -> list[ScoreResponse | ScoringError]:
+        """Score a batch; if it fails, score its requests one by one, so a request that cannot
+        be scored fails alone instead of failing every request batched with it."""
+        try:
+            return self.score(requests, now)
+        except Exception as err:  # noqa: BLE001 - any failure is isolated to its request
+            if len(requests) == 1:
+                return [self._failed(err)]
+        out: list[ScoreResponse | ScoringError] = []
+        for req in requests:
+            try:
+                out.append(self.score([req], now)[0])
+            except Exception as err:  # noqa: BLE001
+                out.append(self._failed(err))
+        return out
+
+    def _failed(self, err: Exception) -> ScoringError:
+        reason = f"{type(err).__name__}: {err}"[:300]
+        if reason not in self._reasons_logged and len(self._reasons_logged) < 100:
+            self._reasons_logged.add(reason)  # each distinct reason is logged once
+            log.warning("a request could not be scored (%s); the rest of its batch was",
+                        reason, exc_info=err)
+        return ScoringError(reason)
 
     def _cold(self, req: ScoreRequest, b: dict[str, np.ndarray]) -> tuple[GroupRow, str]:
         """Fill an unknown user's attributes, group features and fill rate in ``b``."""

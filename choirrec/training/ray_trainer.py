@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,7 +39,8 @@ from choirrec.run_dir import RunDir
 from choirrec.training.loop import optimizer, predict_batches, run_epoch, valid_metrics
 
 log = logging.getLogger(__name__)
-STATE = "state.pt"
+STATE = "state.pt"  # tensors and plain numbers only: loaded with weights_only=True
+HISTORY = "history.json"  # the per-epoch metrics, as JSON beside the weights
 
 
 @dataclass
@@ -56,6 +59,40 @@ def _maybe_fail(config: dict, epoch: int, rank: int, step: int) -> None:
         open(marker, "w").close()
         time.sleep(float(config.get("fail_delay_s", 5.0)))
         os._exit(1)  # a real process death, not an exception
+
+
+def save_state(d: str, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """A checkpoint directory: ``state.pt`` (weights, optimiser and scheduler state, epoch)
+    and ``history.json``. Nothing in it needs pickled Python objects to load, so a checkpoint
+    on shared storage is read with ``torch.load(weights_only=True)``."""
+    torch.save({**state, "epoch": int(state["epoch"])}, os.path.join(d, STATE))
+    with open(os.path.join(d, HISTORY), "w") as f:
+        json.dump([{k: _plain(v) for k, v in h.items()} for h in history], f)
+
+
+def load_state(d: str) -> dict[str, Any]:
+    """The checkpoint in directory ``d`` (see :func:`save_state`), history included."""
+    path = os.path.join(d, STATE)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - an unsafe or older checkpoint
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        why = f"it holds a pickled {found.group(1)}" if found else str(err).splitlines()[0]
+        raise RuntimeError(
+            f"Ray Train checkpoint {path} does not load with weights_only=True ({why}). "
+            "It was written by an older choirrec (with pickled Python objects) or is not ours: "
+            f"delete the run's directory under <run>/.ray_train/ and rerun to retrain that "
+            "model from scratch") from err
+    with open(os.path.join(d, HISTORY)) as f:
+        state["history"] = json.load(f)
+    return state
+
+
+def _plain(v: Any) -> Any:
+    """A metric value as a JSON number/string (numpy scalars and tensors included)."""
+    if hasattr(v, "item"):
+        v = v.item()
+    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -77,7 +114,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            state = torch.load(os.path.join(d, STATE), weights_only=False)
+            state = load_state(d)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -106,9 +143,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as d:
             checkpoint = None
             if rank == 0:
-                torch.save({"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "epoch": epoch,
-                            "history": history}, os.path.join(d, STATE))
+                save_state(d, {"model": unwrap(model).state_dict(),
+                               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                               "epoch": epoch}, history)
                 checkpoint = ray.train.Checkpoint.from_directory(d)
             ray.train.report(m, checkpoint=checkpoint)
 
@@ -160,7 +197,7 @@ def fit(run: RunDir, store: FeatureStore, kind: str, mc: ModelConfig, tc: TrainC
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {name} ended without a checkpoint: {result.error}")
     with result.checkpoint.as_directory() as d:
-        state = torch.load(os.path.join(d, STATE), weights_only=False)
+        state = load_state(d)
     model = build_model(kind, mc)
     model.load_state_dict(state["model"])
     return FitResult(model, state["history"], result.checkpoint.path)

@@ -1,0 +1,70 @@
+"""What an entry point prints: our own lines on the console, everything in a log file.
+
+By default the console shows our progress lines, summary tables, warnings and errors; Ray's
+own loggers (``ray``, ``ray.data`` progress, ``ray.train``, ``ray.serve``) and the library's
+INFO lines go only to ``<run dir>/logs/<entry point>-<time>.log`` (a local temp directory when
+the run directory is a remote URI). ``--verbose`` (``ray.verbose``) puts them all back on the
+console, and Ray workers' output with them (``log_to_driver``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve")
+_file_handler: logging.Handler | None = None
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """The console handler of our own loggers (before any config is known)."""
+    logging.basicConfig(level=level, stream=sys.stderr, format=FORMAT, datefmt="%H:%M:%S")
+
+
+def log_path(run_dir: str, entry: str) -> str:
+    """Where this invocation's full log goes: inside a local run directory, else /tmp."""
+    local = run_dir.removeprefix("file://") if run_dir.startswith("file://") or \
+        "://" not in run_dir else None
+    folder = os.path.join(local, "logs") if local else os.path.join(
+        tempfile.gettempdir(), "choirrec-logs")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{entry}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+
+
+def route_logs(path: str, verbose: bool, library_info_on_console: bool = True) -> None:
+    """Send every logger's records to ``path``; keep Ray's off the console unless
+    ``verbose`` (and the library's INFO lines too when ``library_info_on_console`` is off,
+    for entry points that print their own progress lines)."""
+    global _file_handler
+    root = logging.getLogger()
+    if _file_handler is not None:
+        for lg in (root, *map(logging.getLogger, RAY_LOGGERS)):
+            lg.removeHandler(_file_handler)
+    _file_handler = logging.FileHandler(path)
+    _file_handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
+    _file_handler.setLevel(logging.INFO)
+    root.setLevel(logging.INFO)
+    root.addHandler(_file_handler)
+    console_level = logging.INFO if verbose or library_info_on_console else logging.WARNING
+    for h in root.handlers:
+        if h is not _file_handler and isinstance(h, logging.StreamHandler):
+            h.setLevel(console_level)
+    quiet_ray(verbose)
+
+
+def quiet_ray(verbose: bool) -> None:
+    """Ray's loggers: their records to our file; their own console handlers silenced below
+    ERROR unless ``verbose``. Call after ``import ray.data`` (it installs its handlers)."""
+    import ray.data  # noqa: F401 - configures the ray.data logger we adjust
+
+    for name in RAY_LOGGERS:
+        lg = logging.getLogger(name)
+        for h in lg.handlers:
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                h.setLevel(logging.INFO if verbose else logging.ERROR)
+        if _file_handler is not None and not lg.propagate and _file_handler not in lg.handlers:
+            lg.addHandler(_file_handler)

@@ -1,0 +1,82 @@
+"""Command-line failures: one clear line and a non-zero exit; the traceback only on request."""
+
+import pytest
+
+from pipelines import cli
+
+
+def _fail():
+    raise ValueError("/data/bad.csv: no valid event rows (malformed lines: 2). Fix: use the "
+                     "UserBehavior format")
+
+
+def test_a_failure_is_one_line_on_stderr_and_exit_1(capsys, monkeypatch):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli.run_cleanly(_fail)
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ValueError: /data/bad.csv: no valid")
+    assert "Traceback" not in err and "--debug" in err
+
+
+def test_debug_flag_or_env_shows_the_traceback(monkeypatch):
+    with pytest.raises(ValueError, match="no valid event rows"):
+        cli.run_cleanly(_fail, debug=True)
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(ValueError):
+        cli.run_cleanly(_fail)
+
+
+def test_a_ray_task_error_is_reported_as_its_cause():
+    class Wrapped(Exception):  # what ray.exceptions.RayTaskError looks like
+        cause = KeyError("user_id")
+
+        def __str__(self):
+            return "ray::task()\\nTraceback (most recent call last):\\n  File ...\\nKeyError"
+
+    assert cli.error_line(Wrapped()) == "KeyError: 'user_id'"
+    tb = RuntimeError("Traceback (most recent call last):\n  File x\nOSError: disk full")
+    assert cli.error_line(tb) == "RuntimeError: OSError: disk full"
+
+
+def test_stage_main_reports_a_bad_input_cleanly(tmp_path, capsys, monkeypatch):
+    """`python -m pipelines.prepare_data --dataset taobao_userbehavior --input bad.csv`."""
+    from pipelines import prepare_data
+
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(cli, "connect", lambda _cfg: None)  # no cluster needed to fail
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,category,behavior,timestamp\n1,2,3\n")
+    with pytest.raises(SystemExit) as e:
+        prepare_data.main(["--dataset", "taobao_userbehavior", "--input", str(bad),
+                           "--run-dir", str(tmp_path / "run")])
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("prepare_data: full log in ") and len(err) == 2, err
+    assert err[1].startswith("error: SchemaError") and "bad.csv" in err[1] and "Fix:" in err[1]
+    assert not (tmp_path / "run" / "data" / "_MANIFEST.json").exists()
+    log = next((tmp_path / "run" / "logs").glob("prepare_data-*.log")).read_text()
+    assert "skipping malformed line 2" in log  # the details are in the log file
+
+
+def test_logs_go_to_the_run_dir_and_ray_stays_off_the_console(tmp_path):
+    import logging
+
+    from pipelines.console import log_path, route_logs
+
+    path = log_path(str(tmp_path / "run"), "train")
+    assert path.startswith(str(tmp_path / "run" / "logs" / "train-"))
+    assert log_path("s3://bucket/run", "train").startswith("/")  # remote: a local temp dir
+    route_logs(path, verbose=False, library_info_on_console=False)
+    logging.getLogger("choirrec.test").info("library detail")
+    logging.getLogger("ray.data").info("Running Dataset: 0/1")
+    with open(path) as f:
+        text = f.read()
+    assert "library detail" in text and "Running Dataset" in text
+    for h in logging.getLogger("ray.data").handlers:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            assert h.level == logging.ERROR
+    route_logs(path, verbose=True)  # --verbose: Ray's console handlers back at INFO
+    assert all(h.level <= logging.INFO for h in logging.getLogger("ray.data").handlers
+               if isinstance(h, logging.StreamHandler))
