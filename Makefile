@@ -13,10 +13,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 install: $(STAMP)
 
 # torch first, from the CPU pin: an unpinned torch would pull a multi-GB CUDA build.
+# -qq: errors only (a machine's pip config may print a warning per package otherwise).
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev,tune,llm-cpu-small]"
+	$(PY) -m pip install -qq -c constraints/cpu.txt torch==2.13.0
+	$(PY) -m pip install -qq -c constraints/cpu.txt -e ".[dev,tune,llm-cpu-small]"
 	@touch $(STAMP)
 
 DEMO := --config configs/demo.yaml --run-dir $(RUN_DIR)

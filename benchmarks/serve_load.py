@@ -51,8 +51,9 @@ async def _client_main(url: str, payloads: list[dict], concurrency: int, seconds
 
     lat: list[float] = []
     errors = server_errors = 0
-    timeline: list[tuple[float, int]] = []  # (seconds since start, status; 0 = no answer)
-    start = time.perf_counter()
+    # (start, status, end) in seconds since the client started; status 0 = no answer
+    timeline: list[tuple[float, int, float]] = []
+    start, start_epoch = time.perf_counter(), time.time()
     deadline = start + seconds
 
     async def worker(k: int, session: aiohttp.ClientSession) -> None:
@@ -66,7 +67,7 @@ async def _client_main(url: str, payloads: list[dict], concurrency: int, seconds
                     status = r.status
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 status = 0
-            timeline.append((round(t - start, 3), status))
+            timeline.append((round(t - start, 3), status, round(time.perf_counter() - start, 3)))
             if status != 200:
                 errors += 1
                 server_errors += status >= 500 or status == 0
@@ -83,16 +84,21 @@ async def _client_main(url: str, payloads: list[dict], concurrency: int, seconds
         wall = time.perf_counter() - t0
     return {"concurrency": concurrency, "requests": len(lat), "errors": errors,
             "server_errors": server_errors, "qps": len(lat) / wall, **_pct(lat),
-            "timeline": sorted(timeline)}
+            "timeline": sorted(timeline), "start_epoch": start_epoch}
 
 
-def fault_summary(timeline: list[tuple[float, int]], fault_at: float) -> dict:
-    """Failed requests after the fault and the time from the fault to the last failure
-    (0 when nothing failed): how long the service was not answering every request."""
-    failed = [t for t, status in timeline if status != 200 and t >= fault_at]
+def fault_summary(timeline: list[tuple], fault_at: float) -> dict:
+    """What clients saw of a fault: requests that failed after it, the time from the fault
+    to the last failure (0 when nothing failed), and ``stall_s``, the longest any request
+    sent in flight at or after the fault waited (Serve queues requests while a replica
+    restarts, so an outage shows as waiting more than as failures)."""
+    after = [(t, st, end) for t, st, *rest in timeline for end in [rest[0] if rest else t]
+             if end >= fault_at]  # answered (or failed) at or after the fault
+    failed = [end for _, st, end in after if st != 200]  # in flight at the fault included
     return {"fault_at_s": fault_at, "failed_requests": len(failed),
-            "answered_after_fault": sum(1 for t, st in timeline if st == 200 and t >= fault_at),
-            "recovery_s": round(max(failed) - fault_at, 3) if failed else 0.0}
+            "answered_after_fault": sum(1 for _, st, _ in after if st == 200),
+            "recovery_s": round(max(failed) - fault_at, 3) if failed else 0.0,
+            "stall_s": round(max((end - t for t, _, end in after), default=0.0), 3)}
 
 
 def _replica_pids(app: str = "choirrec") -> list[int]:
@@ -102,7 +108,7 @@ def _replica_pids(app: str = "choirrec") -> list[int]:
             if a.class_name.startswith(f"ServeReplica:{app}:")]
 
 
-def run_fault(fault: str, url: str, payload_file: str, run_uri: str, model: str,
+def run_fault(fault: str, url: str, payload_file: str, app_args: dict,
               concurrency: int, seconds: float) -> dict:
     """Load from a client process while one fault happens a third of the way in:
     ``kill-replica`` SIGKILLs one replica process (Serve restarts it), ``reconfigure`` rolls
@@ -117,18 +123,18 @@ def run_fault(fault: str, url: str, payload_file: str, run_uri: str, model: str,
            str(concurrency), "--seconds", str(seconds), "--payload-file", payload_file]
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     time.sleep(seconds / 3)
-    fault_at = seconds / 3
+    fault_epoch = time.time()
     if fault == "kill-replica":
         pid = _replica_pids()[0]
         os.kill(pid, signal.SIGKILL)
         detail = {"killed_pid": pid}
     else:
-        other = "base" if model != "base" else "choirrec"
-        serve.run(build({"run_dir": run_uri, "model": other}), name="choirrec",
-                  route_prefix="/")
+        other = "base" if app_args["model"] != "base" else "choirrec"
+        serve.run(build({**app_args, "model": other}), name="choirrec", route_prefix="/")
         detail = {"rolled_to": other}
     out, _ = client.communicate(timeout=seconds + 120)
     res = json.loads(out.strip().splitlines()[-1])
+    fault_at = round(fault_epoch - res["start_epoch"], 3)  # in the client's clock
     return {"fault": fault, **detail, "concurrency": concurrency, "seconds": seconds,
             **fault_summary(res["timeline"], fault_at),
             **{k: res[k] for k in ("requests", "errors", "server_errors", "qps", "p99_ms")}}
@@ -224,10 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
     ray.init(include_dashboard=bool(a.faults), log_to_driver=False)  # state API: replica pids
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build({"run_dir": run.uri, "model": a.model, "max_batch_size": a.max_batch_size,
-                     "batch_wait_timeout_s": a.batch_wait_timeout_s,
-                     "num_replicas": a.num_replicas}), name="choirrec",
-              route_prefix="/")
+    app_args = {"run_dir": run.uri, "model": a.model, "max_batch_size": a.max_batch_size,
+                "batch_wait_timeout_s": a.batch_wait_timeout_s, "num_replicas": a.num_replicas}
+    serve.run(build(app_args), name="choirrec", route_prefix="/")
     url = f"http://127.0.0.1:{port}/v1/score"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(payloads, f)
@@ -242,10 +247,10 @@ def main(argv: list[str] | None = None) -> dict:
             subprocess.run(cmd(2.0), check=True, capture_output=True)  # warm-up
             out = subprocess.run(cmd(a.seconds), check=True, capture_output=True, text=True)
             row = json.loads(out.stdout.strip().splitlines()[-1])
-            row.pop("timeline")
+            row.pop("timeline"), row.pop("start_epoch")
             rows.append(row)
-        faults = [run_fault(fault, url, f.name, run.uri, a.model, a.fault_concurrency,
-                            a.seconds) for fault in a.faults.split(",") if fault]
+        faults = [run_fault(fault, url, f.name, app_args, a.fault_concurrency, a.seconds)
+                  for fault in a.faults.split(",") if fault]
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -255,7 +260,8 @@ def main(argv: list[str] | None = None) -> dict:
               "num_replicas": a.num_replicas,
               "fast_ingress": a.fast_ingress, "in_process": ref, "serve": rows,
               "faults": faults,
-              "serve_overhead_ms_p50": rows[0]["p50_ms"] - ref["p50_ms"] if rows else None}
+              "serve_overhead_ms_p50": rows[0]["p50_ms"] - ref["p50_ms"]
+              if rows and rows[0]["concurrency"] == 1 else None}
     print(json.dumps(result, indent=2))
     print(f"\n{'clients':>8}{'QPS':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
     print(f"{'in-proc':>8}{ref['qps']:>9.1f}{ref['p50_ms']:>9.1f}{ref['p95_ms']:>9.1f}"
@@ -263,12 +269,13 @@ def main(argv: list[str] | None = None) -> dict:
     for r in rows:
         print(f"{r['concurrency']:>8}{r['qps']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
               f"{r['p99_ms']:>9.1f}{r['errors']:>8}")
-    if rows:
+    if result["serve_overhead_ms_p50"] is not None:
         print(f"Serve's per-request overhead (p50, 1 client): "
               f"{result['serve_overhead_ms_p50']:.1f} ms")
     for r in faults:
         print(f"fault {r['fault']} at {r['fault_at_s']:.0f} s under {r['concurrency']} clients: "
-              f"{r['failed_requests']} failed requests, recovered in {r['recovery_s']:.1f} s; "
+              f"{r['failed_requests']} failed requests (last {r['recovery_s']:.1f} s after), "
+              f"longest wait {r['stall_s']:.1f} s; "
               f"{r['requests']} answered, {r['server_errors']} 5xx/no answer")
     return result
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from choirrec.models.config import ModelConfig
+from choirrec.models.config import ModelConfig, from_legacy_extra
 
 
 @dataclass
@@ -328,6 +328,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     """Build dataclass ``cls`` from a nested dict; unknown keys and wrong types are errors."""
+    if cls is ModelConfig:  # configs written before the baselines' fields were typed
+        data = from_legacy_extra(data, where)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names

@@ -9,6 +9,7 @@ stage (time, rows, key figure), then a final table and where the outputs are.
 
 from __future__ import annotations
 
+from choirrec.data.summary import format_summary
 from choirrec.pipeline import format_results, format_stage_line, run_pipeline
 from choirrec.run_dir import RunDir
 from pipelines.cli import flag, seed_list, stage_main, str_list
@@ -27,8 +28,13 @@ def main(argv: list[str] | None = None) -> list:
         models = list(cfg.eval.models) or ["base", "choirrec"]
         print(f"run_all: {run_dir.uri}, models {models}, seeds {list(cfg.train.seeds)}",
               flush=True)
-        results = run_pipeline(cfg, run_dir, models,
-                               progress=lambda r: print(format_stage_line(r), flush=True))
+        def progress(r) -> None:
+            print(format_stage_line(r), flush=True)
+            if r.stage == "prepare" and r.status == "ran":  # the dataset at a glance, once
+                print(format_summary(run_dir.read_json("data", "summary.json"),
+                                     f"{cfg.data.dataset} -> {run_dir.uri}"), flush=True)
+
+        results = run_pipeline(cfg, run_dir, models, progress=progress)
         print("\n" + format_results(results), flush=True)
         print(f"\noutputs in {run_dir.uri}: data/summary.json, groups/report.json, models/, "
               "eval/comparison.csv, eval/<model>/metrics.json, eval/plots/*.png", flush=True)

@@ -9,6 +9,7 @@ through ``reconfigure`` (``user_config.model_uri``) without dropping requests.
 """
 
 
+import asyncio
 import logging
 import os
 
@@ -49,14 +50,15 @@ class ChoirRecService:
         self.uri: str | None = None
         self.scorer: Scorer | None = None
 
-    def reconfigure(self, user_config: dict) -> None:
+    async def reconfigure(self, user_config: dict) -> None:
         """Load the model named by ``model_uri`` fully, then swap one reference (in-flight
-        batches finish on the old one). Also applies batch size / wait changes."""
+        batches finish on the old one). The load runs in a thread, so the replica keeps
+        answering with the old model meanwhile. Also applies batch size / wait changes."""
         uri = user_config.get("model_uri")
         if not uri:
             raise ValueError("user_config.model_uri is required, e.g. models/choirrec/seed_0")
         if uri != self.uri:
-            new = Scorer(load_model(self.run, uri))
+            new = await asyncio.to_thread(lambda: Scorer(load_model(self.run, uri)))
             self.scorer, self.uri = new, uri
             log.info("serving %s", new.loaded.version)
         if "max_batch_size" in user_config:

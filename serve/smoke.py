@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 import time
@@ -66,6 +67,7 @@ def _smoke(args: argparse.Namespace) -> int:
 
     route_logs(log_path(args.run_dir, "serve_smoke"), args.verbose,
                library_info_on_console=False)
+    attached = bool(os.environ.get("RAY_ADDRESS"))
     connect(RayConfig(verbose=args.verbose))
     port = args.port or _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -90,7 +92,10 @@ def _smoke(args: argparse.Namespace) -> int:
         ok = (not r["cold_start"] and r2["cold_start"]
               and len(r["scores"]) == len(known["candidates"]))
     finally:
-        serve.shutdown()
+        if attached:  # a cluster of someone else's: leave it as we found it (no Serve)
+            serve.shutdown()
+        else:  # our own local cluster stops with us; deleting the app first keeps the
+            serve.delete("choirrec-smoke")  # raylet from reporting a killed controller task
         ray.shutdown()
     print("serve smoke: " + ("ok" if ok else "FAILED"), flush=True)
     return 0 if ok else 1

@@ -96,3 +96,22 @@ def test_every_pipeline_flag_names_a_config_field():
     from pipelines.train import FLAGS
 
     assert {"--fusion-init-alpha", "--channel-aux-weight"} <= {f["name"] for f in FLAGS}
+
+
+def test_a_config_with_the_old_model_extra_dict_loads(tmp_path):
+    """tune/best.yaml files written before the baselines' fields were typed hold
+    ``model: {extra: {...}}``; they load into the typed fields."""
+    import yaml
+
+    from choirrec.config import ConfigError, load_config
+
+    p = tmp_path / "best.yaml"
+    p.write_text(yaml.safe_dump({"model": {"extra": {"poso_c": 3.0, "uie_clusters": 8},
+                                           "lambda_kd": 0.01}}))
+    cfg = load_config(str(p))
+    assert (cfg.model.poso_c, cfg.model.uie_clusters, cfg.model.lambda_kd) == (3.0, 8, 0.01)
+    p.write_text(yaml.safe_dump({"model": {"extra": {}}}))
+    assert load_config(str(p)).model.poso_c == 2.0
+    p.write_text(yaml.safe_dump({"model": {"extra": {"nope": 1}}}))
+    with pytest.raises((ConfigError, ValueError), match="nope"):
+        load_config(str(p))

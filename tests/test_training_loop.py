@@ -77,8 +77,14 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path):
     back = load_state(str(tmp_path))
     assert torch.equal(back["model"]["weight"], model.weight) and back["epoch"] == 0
     assert back["history"][0]["loss"] == 0.5 and back["history"][0]["samples"] == 10
-    torch.save({"model": model.state_dict(), "epoch": 0, "history": history},
-               tmp_path / STATE)  # how older versions wrote it: numpy objects pickled inside
     (tmp_path / HISTORY).unlink()
+    torch.save({"model": model.state_dict(), "epoch": 0, "history": [{"loss": 0.5}]},
+               tmp_path / STATE)  # older versions: the history (plain floats) inside
+    assert load_state(str(tmp_path))["history"] == [{"loss": 0.5}]
+    torch.save({"model": model.state_dict(), "epoch": 0, "history": history},
+               tmp_path / STATE)  # ... or with numpy scalars pickled inside
     with pytest.raises(RuntimeError, match=r"weights_only=True.*\.ray_train"):
+        load_state(str(tmp_path))
+    torch.save({"model": model.state_dict(), "epoch": 0}, tmp_path / STATE)
+    with pytest.raises(RuntimeError, match="no history.json"):
         load_state(str(tmp_path))

@@ -102,7 +102,7 @@ class Scorer:
         reason = f"{type(err).__name__}: {err}"[:300]
         if reason not in self._reasons_logged and len(self._reasons_logged) < 100:
             self._reasons_logged.add(reason)  # each distinct reason is logged once
-            log.warning("a request could not be scored (%s); the rest of its batch was",
+            log.warning("a request could not be scored (%s); it alone was failed",
                         reason, exc_info=err)
         return ScoringError(reason)
 

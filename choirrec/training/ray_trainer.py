@@ -2,7 +2,7 @@
 
 * Samples are read with Ray Data and split across workers (``get_dataset_shard``); each worker
   iterates its shard with ``iter_torch_batches`` and a local shuffle buffer, joining features
-  batch by batch through :func:`choirrec.training.loop.collate`.
+  batch by batch through :func:`choirrec.features.batches.collate`.
 * The :class:`~choirrec.features.FeatureStore` is built once by the driver and put
   in the object store; every worker on a node maps the same numpy buffers (zero-copy).
 * Every epoch: metrics (loss parts, samples/s, validation AUC/GAUC/low-activity GAUC from
@@ -83,7 +83,13 @@ def load_state(d: str) -> dict[str, Any]:
             "It was written by an older choirrec (with pickled Python objects) or is not ours: "
             f"delete the run's directory under <run>/.ray_train/ and rerun to retrain that "
             "model from scratch") from err
-    with open(os.path.join(d, HISTORY)) as f:
+    if "history" in state:  # written before history.json: plain floats inside state.pt
+        return state
+    history = os.path.join(d, HISTORY)
+    if not os.path.exists(history):
+        raise RuntimeError(f"Ray Train checkpoint {d} has no {HISTORY}: it is incomplete. "
+                           "Delete the run's directory under <run>/.ray_train/ and rerun")
+    with open(history) as f:
         state["history"] = json.load(f)
     return state
 
