@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 import torch
 
 from choirrec.config import from_dict
-from choirrec.models.config import ModelConfig, from_legacy_extra
+from choirrec.models.config import ModelConfig
 from choirrec.models.registry import build_model
 from choirrec.run_dir import RunDir
 
@@ -62,7 +62,7 @@ def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[s
     """(model in eval mode, spec); the config is rebuilt strictly (unknown keys fail)."""
     s = read_spec(fs, path)
     where = f"{path}/{SPEC}:model_config"
-    raw = {**LEGACY_DEFAULTS, **from_legacy_extra(s["model_config"], where)}
+    raw = {**LEGACY_DEFAULTS, **s["model_config"]}  # from_dict merges an old extra dict
     cfg = from_dict(ModelConfig, raw, where)
     model = build_model(s["kind"], cfg)
     with fs.open_input_stream(f"{path}/{WEIGHTS}") as f:
