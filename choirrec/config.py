@@ -277,8 +277,21 @@ class RayConfig:
 
 
 @dataclass
+class StorageConfig:
+    """Where an object-store run directory lives. Credentials never go here (a config is
+    copied into manifests): pyarrow reads them from ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` (/ ``AWS_SESSION_TOKEN``) or the node's instance role."""
+
+    # an S3-compatible endpoint (MinIO, Ceph, a test server): folded into an ``s3://`` run
+    # directory's URI as ``endpoint_override``, so every Ray worker on every node resolves the
+    # same store. None: the standard ``AWS_ENDPOINT_URL`` variable, else AWS itself.
+    endpoint_url: str | None = None
+
+
+@dataclass
 class Config:
     run_dir: str = "runs/demo"
+    storage: StorageConfig = field(default_factory=StorageConfig)
     data: DataConfig = field(default_factory=DataConfig)
     profiles: ProfileConfig = field(default_factory=ProfileConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -355,7 +368,13 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> Confi
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    return from_dict(Config, data)
+    cfg = from_dict(Config, data)
+    if cfg.storage.endpoint_url:
+        from choirrec.run_dir import with_endpoint
+
+        cfg = dataclasses.replace(cfg, run_dir=with_endpoint(cfg.run_dir,
+                                                             cfg.storage.endpoint_url))
+    return cfg
 
 
 def to_dict(cfg: Any) -> dict:

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -49,11 +50,52 @@ def file_fingerprint(path: str) -> dict:
     return {"path": p, "size": info.size, "mtime_ns": info.mtime_ns}
 
 
+CREDENTIAL_KEYS = ("access_key", "secret_key", "session_token")
+OBJECT_STORES = ("s3", "gcs", "abfs")  # pyarrow type names of filesystems without rename
+
+
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path) for a local path, ``file://`` URI or any pyarrow-supported URI."""
+    """(filesystem, path) for a local path, ``file://`` URI or any pyarrow-supported URI.
+
+    An object-store URI may carry pyarrow's options as a query
+    (``s3://bucket/run?endpoint_override=http://127.0.0.1:9000``), so a worker on any node
+    resolves the same store from the URI alone. Credentials are refused there: a URI is
+    written to manifests and logs; they come from the standard variables
+    (``AWS_ACCESS_KEY_ID`` …) or the node's instance role.
+    """
     if "://" not in uri:
         return pafs.LocalFileSystem(), os.path.abspath(uri)
+    query = urllib.parse.parse_qs(uri.partition("?")[2])
+    leaked = sorted(k for k in query if k in CREDENTIAL_KEYS)
+    if leaked:
+        raise ValueError(
+            f"run directory URI carries credentials ({', '.join(leaked)}); they would be "
+            "written to manifests and logs. Fix: remove them from the URI and set "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) instead")
     return pafs.FileSystem.from_uri(uri)
+
+
+def join_uri(uri: str, *parts: str) -> str:
+    """``uri`` extended by path ``parts``, keeping an object-store URI's query at the end."""
+    base, sep, query = uri.partition("?") if "://" in uri else (uri, "", "")
+    return "/".join([base.rstrip("/"), *parts]) + sep + query
+
+
+def with_endpoint(uri: str, endpoint_url: str | None) -> str:
+    """An ``s3://`` URI with ``endpoint_override`` set (config ``storage.endpoint_url``),
+    unless the URI names one already; other URIs are returned unchanged."""
+    if not endpoint_url or not uri.startswith("s3://"):
+        return uri
+    base, _, query = uri.partition("?")
+    if "endpoint_override" in urllib.parse.parse_qs(query):
+        return uri
+    extra = urllib.parse.urlencode({"endpoint_override": endpoint_url})
+    return f"{base}?{query + '&' if query else ''}{extra}"
+
+
+def is_object_store(fs: pafs.FileSystem) -> bool:
+    """Object stores have no directory rename: a "move" there copies every object."""
+    return fs.type_name in OBJECT_STORES
 
 
 @dataclass(frozen=True)
@@ -117,6 +159,11 @@ class RunDir:
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def child(self, *parts: str) -> RunDir:
+        """A run directory nested in this one (a rolling-day fold, a group variant), on the
+        same storage: the URI keeps its scheme and options."""
+        return RunDir(join_uri(self.uri, *parts))
+
     @property
     def portable_uri(self) -> str:
         """The URI with a local relative path made absolute: for code that runs with another
@@ -166,7 +213,14 @@ class RunDir:
             self.fs.delete_dir(final)
         parent = final.rsplit("/", 1)[0]
         self.fs.create_dir(parent, recursive=True)
-        self.fs.move(src, final)
+        if is_object_store(self.fs):
+            # no rename on an object store: copy, then the manifest below commits it (a copy
+            # killed halfway leaves objects but no manifest: the stage is not complete)
+            pafs.copy_files(src, final, source_filesystem=self.fs,
+                            destination_filesystem=self.fs)
+            self.fs.delete_dir(src)
+        else:
+            self.fs.move(src, final)
         manifest = {"stage": stage, "fingerprint": fp, "created_at": time.time(), **info}
         write_json(self.fs, self.path(stage, MANIFEST), manifest)
 

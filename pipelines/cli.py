@@ -56,6 +56,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config (configs/*.yaml); flags override it")
     p.add_argument("--run-dir", dest="run_dir",
                    help="run directory: local path or pyarrow filesystem URI (config: run_dir)")
+    p.add_argument("--storage-endpoint", dest="storage__endpoint_url",
+                   help="S3-compatible endpoint for an s3:// run directory "
+                        "(config: storage.endpoint_url; default $AWS_ENDPOINT_URL or AWS)")
     p.add_argument("--ray-address", dest="ray__address",
                    help="Ray cluster address (config: ray.address; default $RAY_ADDRESS or local)")
     p.add_argument("--verbose", dest="ray__verbose", action="store_const", const=True,
@@ -68,6 +71,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace, mapping: dict[str, str]) -> Config:
     """Apply flags to the config: ``mapping`` maps argparse dest -> dotted config field."""
     overrides = {"run_dir": args.run_dir, "ray.address": args.ray__address,
+                 "storage.endpoint_url": getattr(args, "storage__endpoint_url", None),
                  "ray.verbose": getattr(args, "ray__verbose", None)}
     for dest, dotted in mapping.items():
         overrides[dotted] = getattr(args, dest)

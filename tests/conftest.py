@@ -13,6 +13,12 @@ TAOBAO_HEAD = SHARED_DATA / "taobao_userbehavior" / "head_84k"
 CHOIRREC_REF = SHARED_DATA / "choirrec_reference"
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# throwaway credentials for the S3 test server, set before the session's Ray cluster starts so
+# its workers inherit them (the endpoint travels in each run directory's URI)
+from benchmarks.s3_server import TEST_CREDENTIALS  # noqa: E402
+
+for _k, _v in TEST_CREDENTIALS.items():
+    os.environ.setdefault(_k, _v)
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +31,17 @@ def ray_cluster():
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory):
+    """An S3 API on 127.0.0.1 (moto's server, its own process) with one bucket."""
+    from benchmarks.s3_server import S3Server
+
+    server = S3Server(log_path=str(tmp_path_factory.mktemp("s3") / "moto.log")).start()
+    server.bucket = server.create_bucket("choirrec-test").removeprefix("s3://")
+    yield server
+    server.stop()
 
 
 def require(path: Path) -> Path:

@@ -1,16 +1,20 @@
-"""End to end through Ray: every stage in order on a tiny world (a ``file://`` run directory),
-a rerun that skips every stage, and the rolling-day paired comparison on top of it."""
+"""End to end through Ray on an object store: every stage in order on a tiny world whose run
+directory is ``s3://`` (a real S3 HTTP API on 127.0.0.1), a rerun that skips every stage, the
+rolling-day paired comparison and the k × λ sweep on top of it — and nothing written
+anywhere else, credentials included."""
 
-import json
+import csv
+import io
 
 import numpy as np
+import pyarrow.fs as pafs
 import pytest
 
 pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
-def tiny(ray_cluster, tmp_path_factory):
+def tiny(ray_cluster, s3_store):
     from choirrec.config import (
         Config,
         DataConfig,
@@ -21,17 +25,28 @@ def tiny(ray_cluster, tmp_path_factory):
         SyntheticConfig,
         TrainConfig,
     )
+    from choirrec.run_dir import RunDir
 
-    root = tmp_path_factory.mktemp("pipeline") / "run"
+    bucket = s3_store.create_bucket("choirrec-pipeline").removeprefix("s3://")
     cfg = Config(
-        run_dir=f"file://{root}",
+        run_dir=f"s3://{bucket}/run?endpoint_override={s3_store.endpoint}",
         data=DataConfig(synthetic=SyntheticConfig(users=1000, block_size=500)),
         profiles=ProfileConfig(users_per_shard=500),
         embed=EmbedConfig(embedder="behavioral", users_per_shard=500),
         groups=GroupsConfig(n_clusters=4),
         priors=PriorsConfig(num_partitions=2, min_group_size=5),
         train=TrainConfig(epochs=1, batch_size=256, seeds=(0,)))
-    return cfg, root
+    return cfg, RunDir(cfg.run_dir)
+
+
+def _files(run, *parts):
+    sel = pafs.FileSelector(run.path(*parts), recursive=True, allow_not_found=True)
+    return [i for i in run.fs.get_file_info(sel) if i.type == pafs.FileType.File]
+
+
+def _bytes(run, *parts) -> bytes:
+    with run.fs.open_input_stream(run.path(*parts)) as f:
+        return f.read()
 
 
 @pytest.fixture(scope="module")
@@ -39,33 +54,41 @@ def first_run(tiny):
     from choirrec.pipeline import run_pipeline
     from choirrec.run_dir import RunDir
 
-    cfg, root = tiny
+    cfg, _run = tiny
     lines = []
     results = run_pipeline(cfg, RunDir(cfg.run_dir), progress=lines.append)
     return results, lines
 
 
-def test_run_all_runs_every_stage_in_order_inside_the_run_dir(tiny, first_run):
-    cfg, root = tiny
+def test_run_all_runs_every_stage_in_order_inside_the_run_dir(tiny, first_run, s3_store):
+    cfg, run = tiny
     results, lines = first_run
     assert [r.stage for r in results] == ["prepare", "profiles", "embeddings", "groups",
                                           "priors", "train base", "train choirrec", "evaluate"]
     assert all(r.status == "ran" for r in results) and len(lines) == len(results)
     assert "GAUC users" in results[0].figure and results[0].rows > 0
     assert "M=3 x K=4" in results[3].figure
-    m = json.loads((root / "eval" / "choirrec" / "metrics.json").read_text())
+    m = run.read_json("eval", "choirrec", "metrics.json")
     assert 0.3 < m["gauc"] < 1 and m["n_users_gauc"] > 0
-    assert (root / "eval" / "comparison.csv").exists()
-    assert [p.name for p in root.parent.iterdir()] == ["run"], \
-        "a stage wrote outside the run directory"
+    assert run.fs.get_file_info(run.path("eval", "comparison.csv")).type == pafs.FileType.File
+    top = run.fs.get_file_info(pafs.FileSelector(run.root.split("/")[0]))
+    assert [i.base_name for i in top] == ["run"], "a stage wrote outside the run directory"
+    # Ray Train's checkpoints live in the run directory, not on a node
+    assert any("/checkpoint_" in i.path for i in _files(run, ".ray_train"))
+    # no credential anywhere in what the run wrote (configs, manifests, bundles, checkpoints)
+    secret = s3_store.env()["AWS_SECRET_ACCESS_KEY"].encode()
+    key_id = s3_store.env()["AWS_ACCESS_KEY_ID"].encode()
+    for info in _files(run):
+        blob = _bytes(run, info.path[len(run.root) + 1:])
+        assert secret not in blob and key_id not in blob, info.path
 
 
 def test_rerun_skips_every_current_stage(tiny, first_run):
     from choirrec.pipeline import format_results, run_pipeline
     from choirrec.run_dir import RunDir
 
-    cfg, root = tiny
-    again = run_pipeline(cfg, RunDir(str(root)))  # the plain-path form of the same run
+    cfg, run = tiny
+    again = run_pipeline(cfg, RunDir(run.uri))
     assert [r.status for r in again] == ["current"] * 8
     assert "total" in format_results(again)
 
@@ -76,7 +99,7 @@ def test_compare_pools_two_rolling_test_days_with_intervals(tiny, first_run):
     from choirrec.experiments.rolling_comparison import compare
     from choirrec.run_dir import RunDir
 
-    cfg, root = tiny
+    cfg, run = tiny
     cfg = dataclasses.replace(cfg, compare=dataclasses.replace(cfg.compare, test_days=2,
                                                                n_boot=300))
     lines = []
@@ -84,11 +107,10 @@ def test_compare_pools_two_rolling_test_days_with_intervals(tiny, first_run):
     days = s["test_days"]
     assert [d["holdout_days"] for d in days] == [0, 1]
     assert days[0]["test_day"] > days[1]["test_day"]  # the earlier day is the second fold
-    fold1 = root / "folds" / "holdout_1"
-    ds = json.loads((fold1 / "data" / "dataset.json").read_text())["split"]
-    ds0 = json.loads((root / "data" / "dataset.json").read_text())["split"]
+    ds = run.read_json("folds", "holdout_1", "data", "dataset.json")["split"]
+    ds0 = run.read_json("data", "dataset.json")["split"]
     assert ds["end"] == ds0["test_start"] and ds["test_start"] == ds0["valid_start"]
-    on_disk = json.loads((root / "eval" / "compare" / "summary.json").read_text())
+    on_disk = run.read_json("eval", "compare", "summary.json")
     overall = on_disk["lifts"]["choirrec"]["overall"]
     for k in ("lift", "ci_low", "ci_high", "p_value", "n_users"):
         assert k in overall
@@ -97,134 +119,108 @@ def test_compare_pools_two_rolling_test_days_with_intervals(tiny, first_run):
     assert overall["n_units"] == sum(d["n_users_gauc"] for d in days)
     assert set(on_disk["lifts"]["choirrec"]) == {"overall", "low", *(
         f"level_{i}" for i in range(1, 6))}
-    assert (root / "eval" / "compare" / "forest.png").read_bytes()[:4] == b"\x89PNG"
+    assert _bytes(run, "eval", "compare", "forest.png")[:4] == b"\x89PNG"
     # the day-0 units are exactly the run directory's own evaluation
-    m = json.loads((root / "eval" / "choirrec" / "metrics.json").read_text())
+    m = run.read_json("eval", "choirrec", "metrics.json")
     assert days[0]["n_users_gauc"] == m["n_users_gauc"]
     assert any("lift [CI]" in ln for ln in lines)
     assert np.isfinite(overall["lift"])
 
 
-def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, first_run):
-    import csv
+def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, first_run,
+                                                                        tmp_path):
     import dataclasses
 
     from choirrec.config import load_config
     from choirrec.run_dir import RunDir
     from choirrec.tuning.sweep import run_sweep
 
-    cfg, root = tiny
+    cfg, run = tiny
     cfg = dataclasses.replace(cfg, sweep=dataclasses.replace(
         cfg.sweep, k=(2, 4), lambdas=(0.0, 0.01), epochs=2))
     s = run_sweep(cfg, RunDir(cfg.run_dir))
-    with open(root / "tune" / "results.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.StringIO(_bytes(run, "tune", "results.csv").decode())))
     assert sorted((int(r["k"]), float(r["lambda_kd"])) for r in rows) == [
         (2, 0.0), (2, 0.01), (4, 0.0), (4, 0.01)]
     assert all(r["status"] == "ok" and 1 <= int(r["epochs"]) <= 2 for r in rows)
     assert any(int(r["epochs"]) == 2 for r in rows)  # ASHA keeps the leader to the end
     for r in rows:
         assert 0 <= float(r["valid_gauc"]) <= 1 and float(r["time_s"]) > 0
-    best = load_config(str(root / "tune" / "best.yaml"))  # what run_all --config takes
+    (tmp_path / "best.yaml").write_bytes(_bytes(run, "tune", "best.yaml"))
+    best = load_config(str(tmp_path / "best.yaml"))  # what run_all --config takes
     assert (best.groups.n_clusters, best.model.lambda_kd) == (s["best"]["k"],
                                                              s["best"]["lambda_kd"])
     assert best.data == cfg.data and best.train == cfg.train
     for png in ("gauc_vs_k.png", "gauc_vs_lambda.png"):
-        assert (root / "tune" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
-    caches = sorted(p.name for p in (root / "tune" / "groups").iterdir())
+        assert _bytes(run, "tune", "plots", png)[:4] == b"\x89PNG"
+    caches = sorted(i.base_name for i in run.fs.get_file_info(
+        pafs.FileSelector(run.path("tune", "groups"))))
     assert [c.split("-")[0] for c in caches] == ["k2", "k4"]
-    k4 = json.loads((root / "tune" / "groups" / caches[1] / "groups" / "_MANIFEST.json")
-                    .read_text())
+    k4 = run.read_json("tune", "groups", caches[1], "groups", "_MANIFEST.json")
     assert k4["n_clusters"] == 4
+
+    def trained() -> list[str]:  # the Ray Train runs of the trials (run dirs on S3)
+        return sorted({i.path.split("/.ray_train/")[1].split("/")[0]
+                       for i in _files(run, "tune", "groups") if "/.ray_train/" in i.path})
+    before = trained()
+    assert before
     # a rerun restores the finished experiment: no trial is trained again
-    trained = sorted(p.name for p in root.glob("tune/groups/*/.ray_train/*"))
     again = run_sweep(cfg, RunDir(cfg.run_dir))
-    assert sorted(p.name for p in root.glob("tune/groups/*/.ray_train/*")) == trained
+    assert trained() == before
     assert {r["trial_id"] for r in again["trials"]} == {r["trial_id"] for r in s["trials"]}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_run_all_as_a_ray_job_on_a_started_head(tiny, first_run, tmp_path):
-    """`ray job submit --working-dir . -- python -m pipelines.run_all ...` against a cluster
-    of our own (`ray start --head --block`, own temp dir and ports; stopped by killing what we
-    started, never `ray stop`). The job's run directory is a copy of the tiny run without the
-    ChoirRec model and the evaluation, so the job trains (Ray Train) and scores (Ray Data) on
-    the job cluster, and skips the stages that are current."""
-    import os
+def test_run_all_as_a_ray_job_on_two_nodes_survives_losing_a_node(tiny, first_run, s3_store):
+    """`ray job submit --working-dir . -- python -m pipelines.run_all` on a cluster of our own:
+    a head that runs no work and a worker node (each a `ray start`, own temp dir, ports and
+    label), the run directory on S3 through the nodes' standard AWS variables. The job starts
+    from the tiny run's data, embeddings, groups and priors, so it runs profiles, training and
+    evaluation; the worker node is SIGKILLed while the profile actors run and again after
+    Ray Train's first checkpoint, a replacement joins each time, and the same command is run
+    again. benchmarks/node_loss.py runs the same scenario on a bigger world."""
+    import dataclasses
     import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
+    import tempfile
     from pathlib import Path
 
-    from choirrec.config import to_yaml
+    from benchmarks.local_cluster import LocalCluster
+    from benchmarks.node_loss import STAGES, Scenario, fault_run
 
-    cfg, root = tiny
-    run = tmp_path / "jobrun"
-    shutil.copytree(root, run, ignore=shutil.ignore_patterns(".staging", ".tmp", ".ray_train",
-                                                             "folds", "tune"))
-    shutil.rmtree(run / "models" / "choirrec")
-    shutil.rmtree(run / "eval")
-    import dataclasses
-
-    (tmp_path / "job.yaml").write_text(to_yaml(dataclasses.replace(cfg, run_dir=str(run))))
-    repo = Path(__file__).resolve().parents[1]
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled",
-           "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
-    gcs, dash = _free_port(), _free_port()
-    # every per-node port of our own: the session's cluster already holds the defaults (its
-    # dashboard agent's 52365 among them, and the job server needs the agent's HTTP port)
-    ports = [f"--{name}={_free_port()}" for name in (
-        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
-        "runtime-env-agent-port", "ray-client-server-port", "node-manager-port",
-        "object-manager-port")]
-    temp_dir = Path("/tmp") / f"rayjob-{os.getpid()}"
-    head = subprocess.Popen(
-        [str(bin_dir / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
-         "--include-dashboard=true", f"--dashboard-port={dash}", f"--temp-dir={temp_dir}",
-         "--dashboard-host=127.0.0.1", *ports],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    address = f"http://127.0.0.1:{dash}"
+    cfg, run = tiny
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2))
+    work = Path(tempfile.mkdtemp(prefix="crc-", dir="/tmp"))  # short: Ray's socket paths
     try:
-        deadline = time.time() + 120
-        while subprocess.run([str(bin_dir / "ray"), "job", "list", "--address", address],
-                             env=env, capture_output=True).returncode != 0:
-            assert time.time() < deadline, "the head's job server did not come up in 120 s"
-            assert head.poll() is None, "ray start --head exited"
-            time.sleep(2)
-        while True:  # the job server answers before its agent takes jobs: retry that only
-            job = subprocess.run(
-                [str(bin_dir / "ray"), "job", "submit", "--address", address, "--working-dir",
-                 ".", "--", "python", "-m", "pipelines.run_all", "--config",
-                 str(tmp_path / "job.yaml"), "--run-dir", str(run)],
-                cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-            out = job.stdout + job.stderr
-            if "No available agent" not in out or time.time() > deadline:
-                break
-            time.sleep(3)
-        assert job.returncode == 0, out[-3000:]
-        assert "succeeded" in out.lower(), out[-2000:]
-        lines = [ln for ln in out.splitlines() if ln.startswith("[")]
-        status = {ln[1:15].strip(): ln[16:24].strip() for ln in lines}
-        assert status["prepare"] == "current" and status["train base"] == "current"
-        assert status["train choirrec"] == "ran" and status["evaluate"] == "ran"
-        m = json.loads((run / "eval" / "choirrec" / "metrics.json").read_text())
-        assert m["n_users_gauc"] > 0 and 0 < m["gauc"] < 1
-        assert (run / "models" / "choirrec" / "seed_0" / "_MANIFEST.json").exists()
+        with LocalCluster(work / "cluster", env=s3_store.env()) as cluster:
+            cluster.worker_cpus = 2
+            cluster.start_head(num_cpus=0)
+            cluster.add_node("worker1", num_cpus=2)
+            sc = Scenario(cluster, s3_store, s3_store.bucket, work)
+            sc.seed("job", run, ("data", "embeddings", "groups", "priors"))
+            out = fault_run(sc, cfg, "job")
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    f, r = out["faults"], out["rerun"]
+    tail = out["faults_logs_tail"]
+    assert not f["missed_kills"], (f, tail)
+    assert [k["during"] for k in f["kills"]] == ["profiles", "train"]
+    assert "profiles" not in f["kills"][0]["committed_before"]
+    assert f["kills"][1]["checkpointed_models"], f["kills"][1]
+    if f["status"] == "SUCCEEDED":  # recovered: the rerun finds every stage current
+        assert all(f["stages"][s] in ("ran", "current") for s in STAGES), f["stages"]
+        assert r["stages"] == {s: "current" for s in STAGES}, r
+    else:  # or one clear line, and the rerun resumes from what was committed
+        assert f["status"] == "FAILED" and len(f["error"]) == 1, tail
+        assert all(r["stages"][s] == "current" for s in f["committed"]), r
+    assert r["status"] == "SUCCEEDED" and set(r["committed"]) == set(STAGES), r
+    # the killed model kept every epoch; "resumed_from" says which epoch its restarted
+    # worker group restored from Ray Train's checkpoint on S3 (reported by the benchmark)
+    assert len(out["train_resumed_from"]) == 2, out
+    # the work ran on the worker nodes: profile actors on the first, training on a later one
+    per = out["actors_per_node"]
+    assert any("MapWorker" in c for c in per.get("worker1", {})), per
+    assert sum(per.get(n, {}).get("RayTrainWorker", 0) for n in per if n != "head") >= 1, per
+    assert not any(c in ("MapWorker", "RayTrainWorker") for c in per.get("head", {})), per
+    # no stage kept state on a node: nothing under the worker nodes' $HOME / $TMPDIR
+    assert out["node_local_files"] == {n: [] for n in out["node_local_files"]}, out
+    m = sc.client_run("job").read_json("eval", "choirrec", "metrics.json")
+    assert m["n_users_gauc"] > 0 and 0 < m["gauc"] < 1

@@ -1,5 +1,8 @@
 """Ray Serve end to end over real HTTP: scores equal the offline model's, cold starts never
-fail, limits answer 413/422 naming the field, and a hot model swap drops no request."""
+fail, limits answer 413/422 naming the field, and a hot model swap drops no request.
+
+The app serves from an ``s3://`` run directory (the trained run copied to a real S3 API on
+127.0.0.1): what `serve run serve.app:build run_dir=s3://…` does on a cluster."""
 
 import json
 import socket
@@ -21,12 +24,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app(trained_run):
+def app(trained_run, s3_store):
+    import pyarrow.fs as pafs
     from ray import serve
 
+    from choirrec.run_dir import RunDir
     from serve.app import build
 
-    run, _, _ = trained_run
+    local, _, _ = trained_run
+    run = RunDir(f"s3://{s3_store.bucket}/serve-run?endpoint_override={s3_store.endpoint}")
+    pafs.copy_files(local.root, run.root, source_filesystem=local.fs,
+                    destination_filesystem=run.fs)
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build({"run_dir": run.uri, "model": "choirrec"}), name="choirrec",

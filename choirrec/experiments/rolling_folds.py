@@ -27,7 +27,7 @@ def fold_run(run: RunDir, fold: int) -> RunDir:
     """The run directory of test day ``fold`` (0 = the last day = ``run`` itself)."""
     if fold == 0:
         return run
-    fold_dir = RunDir(f"{run.uri.rstrip('/')}/folds/holdout_{fold}")
+    fold_dir = run.child("folds", f"holdout_{fold}")
     if fold_dir.reuse_from() is None:
         fold_dir.set_reuse_from(run)  # unchanged profiles/embeddings are copied, not redone
     return fold_dir

@@ -55,7 +55,7 @@ def feature_run_dir(run: RunDir, spec: dict[str, Any]) -> RunDir:
     """The run directory whose features the bundle was trained on: ``spec["feature_run"]``
     relative to ``run`` ("." = the run itself; a regrouping ablation trains on a sub-run)."""
     frel = spec.get("feature_run", ".")
-    return run if frel == "." else RunDir(f"{run.uri.rstrip('/')}/{frel}")
+    return run if frel == "." else run.child(frel)
 
 
 def read_bundle(fs: pafs.FileSystem, path: str) -> tuple[torch.nn.Module, dict[str, Any]]:

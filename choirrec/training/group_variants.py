@@ -23,7 +23,7 @@ def group_variant_run(run: RunDir, cfg: Config, embedder: str) -> RunDir:
     from choirrec.priors import build_priors
     from choirrec.profiles.embed_stage import embed_profiles
 
-    dest = RunDir(f"{run.uri.rstrip('/')}/variants/{embedder}")
+    dest = run.child("variants", embedder)
     log.info("group variant %s in %s", embedder, dest.uri)
     dest.copy_stage_from(run, "data", "run `python -m pipelines.prepare_data` first")
     embed_profiles(dataclasses.replace(cfg.embed, embedder=embedder), dest)

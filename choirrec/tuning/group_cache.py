@@ -33,7 +33,7 @@ def groups_run(run: RunDir, cfg: Config, k: int) -> RunDir:
     if k < 2:
         raise ValueError(f"sweep k must be >= 2 clusters per stage, got {k}")
     emb = run.require("embeddings", "run `python -m pipelines.embed` first (or run_all)")
-    dest = RunDir(f"{run.uri.rstrip('/')}/tune/groups/k{k}-{cache_key(emb['fingerprint'], cfg, k)}")
+    dest = run.child("tune", "groups", f"k{k}-{cache_key(emb['fingerprint'], cfg, k)}")
     dest.copy_stage_from(run, "data")
     dest.copy_stage_from(run, "embeddings")
     groups = build_groups(dataclasses.replace(cfg.groups, n_clusters=k), dest)
