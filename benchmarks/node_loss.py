@@ -76,10 +76,11 @@ def _profile_actors_alive(cluster: LocalCluster) -> bool:
                for a in cluster.state("actors"))
 
 
-def _committed(run: RunDir) -> list[str]:
+def _committed(run: RunDir, models: tuple[str, ...] = ("base", "choirrec")) -> list[str]:
     stages = {"prepare": "data", "profiles": "profiles", "embeddings": "embeddings",
-              "groups": "groups", "priors": "priors", "train base": "models/base/seed_0",
-              "train choirrec": "models/choirrec/seed_0", "evaluate": "eval/choirrec"}
+              "groups": "groups", "priors": "priors",
+              **{f"train {m}": f"models/{m}/seed_0" for m in models},
+              "evaluate": f"eval/{models[-1]}"}
     return [s for s, d in stages.items() if run.manifest(d) is not None]
 
 
@@ -89,14 +90,15 @@ def _staged_shards(run: RunDir, stage: str) -> int:
                if f"/{stage}-" in i.path and i.path.endswith(".parquet"))
 
 
-def _status_lines(logs: str) -> dict[str, str]:
-    """run_all's progress lines: ``[stage] status ...`` -> {stage: status}."""
-    out = {}
+def stage_lines(logs: str) -> list[list[str]]:
+    """run_all's progress lines ``[stage] status seconds rows figure``, in order, as
+    ``[stage, status, the rest]``."""
+    out = []
     for ln in logs.splitlines():
         if ln.startswith("[") and "]" in ln:
             stage, rest = ln[1:].split("]", 1)
             if stage.strip() in STAGES and rest.split():
-                out[stage.strip()] = rest.split()[0]
+                out.append([stage.strip(), rest.split()[0], rest.strip()])
     return out
 
 
@@ -113,16 +115,22 @@ def actors_per_node(cluster: LocalCluster) -> dict[str, dict[str, int]]:
     return per
 
 
-def node_local_files(cluster: LocalCluster) -> dict[str, list[str]]:
-    """Files the worker nodes' processes wrote under their own $HOME / $TMPDIR (Ray's own
-    session directory is elsewhere): a stage that keeps state on a node would show here."""
+# what a node may keep: caches rebuilt on demand (matplotlib's font list, model caches) and
+# Ray's own lock files in $TMPDIR; anything else would be state a lost node takes with it
+CACHES = (".cache/", "tmp/_ray_lockfiles/")
+
+
+def node_local_files(cluster: LocalCluster) -> dict[str, dict[str, list[str]]]:
+    """Files each node's processes (the job driver on the head, stage work on the workers)
+    wrote under the node's own $HOME / $TMPDIR (Ray's session directory is elsewhere):
+    ``state`` (should be empty: a stage that kept state on a node would show here) and
+    ``caches``."""
     out = {}
     for name, node in cluster.nodes.items():
-        if name == "head":
-            continue
-        files = [str(p.relative_to(node.home)) for p in Path(node.home).rglob("*")
-                 if p.is_file()]
-        out[name] = sorted(files)
+        files = sorted(str(p.relative_to(node.home)) for p in Path(node.home).rglob("*")
+                       if p.is_file())
+        out[name] = {"state": [f for f in files if not f.startswith(CACHES)],
+                     "caches": [f for f in files if f.startswith(CACHES)]}
     return out
 
 
@@ -164,6 +172,7 @@ class Scenario:
         """Submit ``run_all`` for ``cfg`` on ``s3://bucket/prefix``; kill the worker node
         during each stage named in ``kills`` ("profiles", "train")."""
         cfg = dataclasses.replace(cfg, run_dir=f"s3://{self.bucket}/{prefix}")
+        models = tuple(cfg.eval.models) or ("base", "choirrec")
         cfg_path = self.work / f"{prefix}.yaml"
         cfg_path.write_text(to_yaml(cfg))
         run = self.client_run(prefix)
@@ -181,7 +190,7 @@ class Scenario:
             if time.monotonic() - t0 > timeout_s:
                 raise TimeoutError(f"job {sid} still {status} after {timeout_s} s")
             if pending:
-                committed = _committed(run)
+                committed = _committed(run, models)
                 training = pending[0] == "train" and _checkpointed_untrained(run)
                 hit = training or (pending[0] == "profiles" and "profiles" not in committed
                                    and _profile_actors_alive(self.cluster))
@@ -198,8 +207,9 @@ class Scenario:
         errors = [ln for ln in logs.splitlines() if ln.startswith("error:")]
         return {"submission_id": sid, "status": status,
                 "seconds": round(time.monotonic() - t0, 1), "kills": events,
-                "missed_kills": pending, "stages": _status_lines(logs), "error": errors,
-                "committed": _committed(run), "logs_tail": logs[-3000:]}
+                "missed_kills": pending, "stage_lines": stage_lines(logs),
+                "stages": {st: status for st, status, _ in stage_lines(logs)}, "error": errors,
+                "committed": _committed(run, models), "logs_tail": logs[-3000:]}
 
 
 def fault_run(sc: Scenario, cfg: Config, prefix: str) -> dict:
@@ -217,6 +227,9 @@ def fault_run(sc: Scenario, cfg: Config, prefix: str) -> dict:
         if run.manifest(f"models/{model}/seed_0") is not None:
             out["train_killed_model"] = model
             out["train_resumed_from"] = train_resumes(run, model)
+    out["nodes"] = {(n.get("labels") or {}).get("choirrec.node", "?"):
+                    {"ip": n.get("node_ip"), "state": n.get("state")}
+                    for n in sc.cluster.state("nodes")}
     out["actors_per_node"] = actors_per_node(sc.cluster)
     out["node_local_files"] = node_local_files(sc.cluster)
     return out

@@ -18,7 +18,7 @@ from typing import TypeVar
 import ray
 
 from choirrec.config import Config, RayConfig, load_config
-from pipelines.console import log_path, quiet_ray, route_logs, setup_logging
+from pipelines.console import log_path, publish_log, quiet_ray, route_logs, setup_logging
 
 T = TypeVar("T")
 DEBUG_ENV = "CHOIRREC_DEBUG"
@@ -164,6 +164,11 @@ def stage_main(doc: str, flags: list[dict], run, argv: list[str] | None = None,
         path = log_path(cfg.run_dir, entry)
         route_logs(path, cfg.ray.verbose, library_info_on_console=not own_progress)
         print(f"{entry}: full log in {path}", file=sys.stderr, flush=True)
-        connect(cfg.ray)
-        return run(cfg, bool(getattr(args, "force", False)))
+        try:
+            connect(cfg.ray)
+            return run(cfg, bool(getattr(args, "force", False)))
+        finally:
+            moved = publish_log(path, cfg.run_dir)
+            if moved:
+                print(f"{entry}: log moved to {moved}", file=sys.stderr, flush=True)
     return run_cleanly(go, args.debug)

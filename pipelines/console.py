@@ -2,8 +2,9 @@
 
 By default the console shows our progress lines, summary tables, warnings and errors; Ray's
 own loggers (``ray``, ``ray.data`` progress, ``ray.train``, ``ray.serve``) and the library's
-INFO lines go only to ``<run dir>/logs/<entry point>-<time>.log`` (a local temp directory when
-the run directory is a remote URI). ``--verbose`` (``ray.verbose``) puts them all back on the
+INFO lines go only to ``<run dir>/logs/<entry point>-<time>.log`` (with a remote run directory,
+a local temp file that :func:`publish_log` moves into ``<run dir>/logs/`` when the entry point
+ends, so a cluster job leaves nothing on the driver's node). ``--verbose`` (``ray.verbose``) puts them all back on the
 console, and Ray workers' output with them (``log_to_driver``).
 """
 
@@ -33,6 +34,33 @@ def log_path(run_dir: str, entry: str) -> str:
         tempfile.gettempdir(), "choirrec-logs")
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, f"{entry}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+
+
+def publish_log(path: str, run_dir: str) -> str | None:
+    """Move a temp-dir log into a remote run directory's ``logs/``; returns its new path
+    (None when the log already is in a local run directory, or the upload failed)."""
+    if not path.startswith(os.path.join(tempfile.gettempdir(), "choirrec-logs")):
+        return None
+    from choirrec.run_dir import RunDir, write_bytes_atomic
+
+    try:
+        for h in logging.getLogger().handlers:
+            h.flush()
+        run = RunDir(run_dir)
+        dest = run.path("logs", os.path.basename(path))
+        with open(path, "rb") as f:
+            write_bytes_atomic(run.fs, dest, f.read())
+    except Exception as err:  # noqa: BLE001 - the log stays where it is, and we say so
+        print(f"log kept at {path} (copy to {run_dir}/logs failed: {err})", file=sys.stderr)
+        return None
+    global _file_handler
+    if _file_handler is not None:
+        for lg in (logging.getLogger(), *map(logging.getLogger, RAY_LOGGERS)):
+            lg.removeHandler(_file_handler)
+        _file_handler.close()
+        _file_handler = None
+    os.remove(path)
+    return dest
 
 
 def route_logs(path: str, verbose: bool, library_info_on_console: bool = True) -> None:

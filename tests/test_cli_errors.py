@@ -80,3 +80,26 @@ def test_logs_go_to_the_run_dir_and_ray_stays_off_the_console(tmp_path):
     route_logs(path, verbose=True)  # --verbose: Ray's console handlers back at INFO
     assert all(h.level <= logging.INFO for h in logging.getLogger("ray.data").handlers
                if isinstance(h, logging.StreamHandler))
+
+
+def test_a_remote_run_directory_gets_the_log_and_the_node_keeps_none(s3_store, tmp_path):
+    """With an s3:// run directory the log is a local temp file while the entry point runs,
+    then moved into <run>/logs/: a cluster job leaves nothing on its driver's node."""
+    import logging
+    import os
+
+    from choirrec.run_dir import RunDir
+    from pipelines.console import log_path, publish_log, route_logs
+
+    uri = f"s3://{s3_store.bucket}/logs-test?endpoint_override={s3_store.endpoint}"
+    path = log_path(uri, "train")
+    route_logs(path, verbose=False)
+    logging.getLogger("choirrec.test").warning("remote detail")
+    dest = publish_log(path, uri)
+    assert dest is not None and not os.path.exists(path)
+    run = RunDir(uri)
+    with run.fs.open_input_stream(dest) as f:
+        assert b"remote detail" in f.read()
+    assert dest.startswith(run.path("logs", "train-"))
+    local = str(tmp_path / "run")
+    assert publish_log(log_path(local, "train"), local) is None  # already in the run dir

@@ -1,7 +1,9 @@
-"""End to end through Ray on an object store: every stage in order on a tiny world whose run
-directory is ``s3://`` (a real S3 HTTP API on 127.0.0.1), a rerun that skips every stage, the
-rolling-day paired comparison and the k × λ sweep on top of it — and nothing written
-anywhere else, credentials included."""
+"""End to end through Ray, as users run it: `ray job submit … python -m pipelines.run_all` on a
+two-node cluster of our own, the run directory on ``s3://`` (a real S3 HTTP API on 127.0.0.1),
+the worker node lost during profiles and during training; then, from this process on the
+session's cluster, a rerun that skips every stage, the rolling-day paired comparison and the
+k × λ sweep on the same S3 run directory — and nothing written anywhere else, credentials
+included."""
 
 import csv
 import io
@@ -11,6 +13,8 @@ import pyarrow.fs as pafs
 import pytest
 
 pytestmark = pytest.mark.timeout(900)
+STAGES = ["prepare", "profiles", "embeddings", "groups", "priors", "train base",
+          "train choirrec", "evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,8 @@ def tiny(ray_cluster, s3_store):
         embed=EmbedConfig(embedder="behavioral", users_per_shard=500),
         groups=GroupsConfig(n_clusters=4),
         priors=PriorsConfig(num_partitions=2, min_group_size=5),
-        train=TrainConfig(epochs=1, batch_size=256, seeds=(0,)))
+        # 2 epochs: Ray Train has a checkpoint on S3 before the job's training is hit
+        train=TrainConfig(epochs=2, batch_size=256, seeds=(0,)))
     return cfg, RunDir(cfg.run_dir)
 
 
@@ -50,32 +55,80 @@ def _bytes(run, *parts) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def first_run(tiny):
-    from choirrec.pipeline import run_pipeline
-    from choirrec.run_dir import RunDir
+def cluster_job(tiny, s3_store):
+    """The tiny world's first run: a Ray job on a cluster of our own — a head that runs no
+    work and a worker node, each a `ray start` (own temp dir, ports, label), reaching S3
+    through the standard AWS variables — whose worker node is SIGKILLed while the profile
+    actors run and again after Ray Train's first checkpoint (a replacement joins each time),
+    then the same command again. benchmarks/node_loss.py runs it on a bigger world."""
+    import shutil
+    import tempfile
+    from pathlib import Path
 
-    cfg, _run = tiny
-    lines = []
-    results = run_pipeline(cfg, RunDir(cfg.run_dir), progress=lines.append)
-    return results, lines
+    from benchmarks.local_cluster import LocalCluster
+    from benchmarks.node_loss import Scenario, fault_run
 
-
-def test_run_all_runs_every_stage_in_order_inside_the_run_dir(tiny, first_run, s3_store):
     cfg, run = tiny
-    results, lines = first_run
-    assert [r.stage for r in results] == ["prepare", "profiles", "embeddings", "groups",
-                                          "priors", "train base", "train choirrec", "evaluate"]
-    assert all(r.status == "ran" for r in results) and len(lines) == len(results)
-    assert "GAUC users" in results[0].figure and results[0].rows > 0
-    assert "M=3 x K=4" in results[3].figure
+    work = Path(tempfile.mkdtemp(prefix="crc-", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        with LocalCluster(work / "cluster", env=s3_store.env()) as cluster:
+            cluster.worker_cpus = 2
+            cluster.start_head(num_cpus=0)
+            cluster.add_node("worker1", num_cpus=2)
+            sc = Scenario(cluster, s3_store, run.root.split("/")[0], work)
+            out = fault_run(sc, cfg, "run")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def test_run_all_as_a_ray_job_on_two_nodes_survives_losing_a_node(cluster_job):
+    out = cluster_job
+    f, r = out["faults"], out["rerun"]
+    tail = out["faults_logs_tail"]
+    assert not f["missed_kills"], (f, tail)
+    assert [k["during"] for k in f["kills"]] == ["profiles", "train"]
+    assert "profiles" not in f["kills"][0]["committed_before"]
+    assert f["kills"][1]["checkpointed_models"], f["kills"][1]
+    if f["status"] == "SUCCEEDED":  # recovered: the rerun finds every stage current
+        assert [ln[0] for ln in f["stage_lines"]] == STAGES, tail
+        assert r["stages"] == {s: "current" for s in STAGES}, r
+    else:  # or one clear line, and the rerun resumes from what was committed
+        assert f["status"] == "FAILED" and len(f["error"]) == 1, tail
+        assert all(r["stages"][s] == "current" for s in f["committed"]), r
+    assert r["status"] == "SUCCEEDED" and set(r["committed"]) == set(STAGES), r
+    # the killed model kept every epoch; "resumed_from" says which epoch its restarted
+    # worker group restored from Ray Train's checkpoint on S3 (reported by the benchmark)
+    assert len(out["train_resumed_from"]) == 2, out
+    # the work ran on the worker nodes (the head has no CPU): Ray Data's and Ray Train's
+    # actors on workers only; the head keeps the job supervisor and 0-CPU coordinators
+    per = out["actors_per_node"]
+    on_workers = {c for n, cs in per.items() if n.startswith("worker") for c in cs}
+    assert {"MapWorker", "RayTrainWorker"} <= on_workers, per
+    assert not {"MapWorker", "RayTrainWorker"} & set(per.get("head", {})), per
+    assert "JobSupervisor" in per.get("head", {}), per
+    # no stage kept state on a node: nothing but caches under any node's $HOME / $TMPDIR
+    assert all(not f["state"] for f in out["node_local_files"].values()), out
+
+
+def test_run_all_runs_every_stage_in_order_inside_the_run_dir(tiny, cluster_job, s3_store):
+    cfg, run = tiny
+    f = cluster_job["faults"]
+    lines = f["stage_lines"]
+    if f["status"] == "SUCCEEDED":
+        assert [s for s, _, _ in lines] == STAGES and {st for _, st, _ in lines} == {"ran"}
+        figures = {s: fig for s, _, fig in lines}
+        assert "GAUC users" in figures["prepare"] and "M=3 x K=4" in figures["groups"]
     m = run.read_json("eval", "choirrec", "metrics.json")
     assert 0.3 < m["gauc"] < 1 and m["n_users_gauc"] > 0
     assert run.fs.get_file_info(run.path("eval", "comparison.csv")).type == pafs.FileType.File
     top = run.fs.get_file_info(pafs.FileSelector(run.root.split("/")[0]))
     assert [i.base_name for i in top] == ["run"], "a stage wrote outside the run directory"
-    # Ray Train's checkpoints live in the run directory, not on a node
+    # Ray Train's checkpoints and both jobs' logs live in the run directory, not on a node
     assert any("/checkpoint_" in i.path for i in _files(run, ".ray_train"))
-    # no credential anywhere in what the run wrote (configs, manifests, bundles, checkpoints)
+    logs = [i.base_name for i in _files(run, "logs")]
+    assert sum(n.startswith("run_all-") for n in logs) == 2, logs
+    # no credential anywhere in what the run wrote (configs, manifests, bundles, logs)
     secret = s3_store.env()["AWS_SECRET_ACCESS_KEY"].encode()
     key_id = s3_store.env()["AWS_ACCESS_KEY_ID"].encode()
     for info in _files(run):
@@ -83,17 +136,17 @@ def test_run_all_runs_every_stage_in_order_inside_the_run_dir(tiny, first_run, s
         assert secret not in blob and key_id not in blob, info.path
 
 
-def test_rerun_skips_every_current_stage(tiny, first_run):
+def test_rerun_skips_every_current_stage(tiny, cluster_job):
     from choirrec.pipeline import format_results, run_pipeline
     from choirrec.run_dir import RunDir
 
-    cfg, run = tiny
+    cfg, run = tiny  # this process, the session's cluster, the endpoint in the URI
     again = run_pipeline(cfg, RunDir(run.uri))
     assert [r.status for r in again] == ["current"] * 8
     assert "total" in format_results(again)
 
 
-def test_compare_pools_two_rolling_test_days_with_intervals(tiny, first_run):
+def test_compare_pools_two_rolling_test_days_with_intervals(tiny, cluster_job):
     import dataclasses
 
     from choirrec.experiments.rolling_comparison import compare
@@ -127,7 +180,7 @@ def test_compare_pools_two_rolling_test_days_with_intervals(tiny, first_run):
     assert np.isfinite(overall["lift"])
 
 
-def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, first_run,
+def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, cluster_job,
                                                                         tmp_path):
     import dataclasses
 
@@ -136,6 +189,7 @@ def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, fi
     from choirrec.tuning.sweep import run_sweep
 
     cfg, run = tiny
+    # k = 4 is the run's own K: its groups and priors are copied, not rebuilt
     cfg = dataclasses.replace(cfg, sweep=dataclasses.replace(
         cfg.sweep, k=(2, 4), lambdas=(0.0, 0.01), epochs=2))
     s = run_sweep(cfg, RunDir(cfg.run_dir))
@@ -157,7 +211,9 @@ def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, fi
         pafs.FileSelector(run.path("tune", "groups"))))
     assert [c.split("-")[0] for c in caches] == ["k2", "k4"]
     k4 = run.read_json("tune", "groups", caches[1], "groups", "_MANIFEST.json")
-    assert k4["n_clusters"] == 4
+    assert k4["n_clusters"] == 4 and k4["fingerprint"] == run.manifest("groups")["fingerprint"]
+    k2 = run.read_json("tune", "groups", caches[0], "groups", "_MANIFEST.json")
+    assert k2["n_clusters"] == 2 and k2["fingerprint"] != k4["fingerprint"]
 
     def trained() -> list[str]:  # the Ray Train runs of the trials (run dirs on S3)
         return sorted({i.path.split("/.ray_train/")[1].split("/")[0]
@@ -169,58 +225,3 @@ def test_sweep_over_k_and_lambda_writes_results_best_config_and_resumes(tiny, fi
     assert trained() == before
     assert {r["trial_id"] for r in again["trials"]} == {r["trial_id"] for r in s["trials"]}
 
-
-def test_run_all_as_a_ray_job_on_two_nodes_survives_losing_a_node(tiny, first_run, s3_store):
-    """`ray job submit --working-dir . -- python -m pipelines.run_all` on a cluster of our own:
-    a head that runs no work and a worker node (each a `ray start`, own temp dir, ports and
-    label), the run directory on S3 through the nodes' standard AWS variables. The job starts
-    from the tiny run's data, embeddings, groups and priors, so it runs profiles, training and
-    evaluation; the worker node is SIGKILLed while the profile actors run and again after
-    Ray Train's first checkpoint, a replacement joins each time, and the same command is run
-    again. benchmarks/node_loss.py runs the same scenario on a bigger world."""
-    import dataclasses
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from benchmarks.local_cluster import LocalCluster
-    from benchmarks.node_loss import STAGES, Scenario, fault_run
-
-    cfg, run = tiny
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2))
-    work = Path(tempfile.mkdtemp(prefix="crc-", dir="/tmp"))  # short: Ray's socket paths
-    try:
-        with LocalCluster(work / "cluster", env=s3_store.env()) as cluster:
-            cluster.worker_cpus = 2
-            cluster.start_head(num_cpus=0)
-            cluster.add_node("worker1", num_cpus=2)
-            sc = Scenario(cluster, s3_store, s3_store.bucket, work)
-            sc.seed("job", run, ("data", "embeddings", "groups", "priors"))
-            out = fault_run(sc, cfg, "job")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    f, r = out["faults"], out["rerun"]
-    tail = out["faults_logs_tail"]
-    assert not f["missed_kills"], (f, tail)
-    assert [k["during"] for k in f["kills"]] == ["profiles", "train"]
-    assert "profiles" not in f["kills"][0]["committed_before"]
-    assert f["kills"][1]["checkpointed_models"], f["kills"][1]
-    if f["status"] == "SUCCEEDED":  # recovered: the rerun finds every stage current
-        assert all(f["stages"][s] in ("ran", "current") for s in STAGES), f["stages"]
-        assert r["stages"] == {s: "current" for s in STAGES}, r
-    else:  # or one clear line, and the rerun resumes from what was committed
-        assert f["status"] == "FAILED" and len(f["error"]) == 1, tail
-        assert all(r["stages"][s] == "current" for s in f["committed"]), r
-    assert r["status"] == "SUCCEEDED" and set(r["committed"]) == set(STAGES), r
-    # the killed model kept every epoch; "resumed_from" says which epoch its restarted
-    # worker group restored from Ray Train's checkpoint on S3 (reported by the benchmark)
-    assert len(out["train_resumed_from"]) == 2, out
-    # the work ran on the worker nodes: profile actors on the first, training on a later one
-    per = out["actors_per_node"]
-    assert any("MapWorker" in c for c in per.get("worker1", {})), per
-    assert sum(per.get(n, {}).get("RayTrainWorker", 0) for n in per if n != "head") >= 1, per
-    assert not any(c in ("MapWorker", "RayTrainWorker") for c in per.get("head", {})), per
-    # no stage kept state on a node: nothing under the worker nodes' $HOME / $TMPDIR
-    assert out["node_local_files"] == {n: [] for n in out["node_local_files"]}, out
-    m = sc.client_run("job").read_json("eval", "choirrec", "metrics.json")
-    assert m["n_users_gauc"] > 0 and 0 < m["gauc"] < 1

@@ -36,6 +36,13 @@ def groups_run(run: RunDir, cfg: Config, k: int) -> RunDir:
     dest = run.child("tune", "groups", f"k{k}-{cache_key(emb['fingerprint'], cfg, k)}")
     dest.copy_stage_from(run, "data")
     dest.copy_stage_from(run, "embeddings")
+    if k == cfg.groups.n_clusters:
+        # the run's own k: its groups and priors are what this cache would build (same
+        # config, same inputs, so the same fingerprints): copy instead of regrouping. If they
+        # were made with other settings, the stages below see a stale fingerprint and rebuild.
+        for stage in ("groups", "priors"):
+            if run.manifest(stage) is not None:
+                dest.copy_stage_from(run, stage)
     groups = build_groups(dataclasses.replace(cfg.groups, n_clusters=k), dest)
     if groups.get("n_clusters") != k:
         log.warning("k=%d: the groups stage used K=%s (capped for %s users)", k,
