@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from benchmarks.local_cluster import ROOT, LocalCluster
-from benchmarks.s3_server import S3Server
+from benchmarks.s3_server import TEST_CREDENTIALS, S3Server
 from choirrec.config import (
     Config,
     DataConfig,
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--baseline", action="store_true", help="also run once without faults")
     p.add_argument("--out", help="write the JSON here too")
     a = p.parse_args(argv)
+    os.environ.update(TEST_CREDENTIALS)  # this process reads the run directories too
     work = Path(tempfile.mkdtemp(prefix="crc-", dir="/tmp"))  # short: Ray's socket paths
     cfg = job_config("", a.users, a.epochs, a.shards)
     out: dict = {"users": a.users, "epochs": a.epochs, "shards": a.shards,
