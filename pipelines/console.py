@@ -10,6 +10,7 @@ console, and Ray workers' output with them (``log_to_driver``).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -79,9 +80,16 @@ def route_logs(path: str, verbose: bool, library_info_on_console: bool = True) -
     root.addHandler(_file_handler)
     console_level = logging.INFO if verbose or library_info_on_console else logging.WARNING
     for h in root.handlers:
-        if h is not _file_handler and isinstance(h, logging.StreamHandler):
+        if h is not _file_handler and _is_console(h):
             h.setLevel(console_level)
     quiet_ray(verbose)
+
+
+def _is_console(h: logging.Handler) -> bool:
+    """A handler that writes to a console stream; files and in-memory capture handlers (a
+    host application's, a test runner's) are left at their own levels."""
+    return isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) \
+        and not isinstance(getattr(h, "stream", None), io.StringIO)
 
 
 def quiet_ray(verbose: bool) -> None:
@@ -92,7 +100,7 @@ def quiet_ray(verbose: bool) -> None:
     for name in RAY_LOGGERS:
         lg = logging.getLogger(name)
         for h in lg.handlers:
-            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            if _is_console(h):
                 h.setLevel(logging.INFO if verbose else logging.ERROR)
         if _file_handler is not None and not lg.propagate and _file_handler not in lg.handlers:
             lg.addHandler(_file_handler)
