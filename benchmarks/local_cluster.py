@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -156,12 +155,6 @@ class LocalCluster:
         raise TimeoutError(f"{n} Ray node(s) not alive after {timeout_s} s "
                            f"(logs in {self.root})")
 
-    def node_id(self, name: str) -> str:
-        for n in self.alive_nodes():
-            if (n.get("labels") or {}).get("choirrec.node") == name:
-                return n["node_id"]
-        raise KeyError(f"no alive node labelled {name}")
-
     def kill_node(self, name: str) -> int:
         """A lost machine: SIGKILL the node's raylet (by pid), then every other process of the
         node (its workers, its `ray start`) the same way; nothing drains. Returns the pid."""
@@ -203,15 +196,6 @@ class LocalCluster:
     def job_status(self, submission_id: str) -> str:
         return (self.api(f"/api/jobs/{submission_id}") or {}).get("status", "UNKNOWN")
 
-    def wait_job(self, submission_id: str, timeout_s: float = 1800) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = self.job_status(submission_id)
-            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
-                return status
-            time.sleep(2)
-        raise TimeoutError(f"job {submission_id} still running after {timeout_s} s")
-
     def job_logs(self, submission_id: str) -> str:
         return (self.api(f"/api/jobs/{submission_id}/logs") or {}).get("logs", "")
 
@@ -238,6 +222,3 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)

@@ -19,28 +19,14 @@ STAGES = ["prepare", "profiles", "embeddings", "groups", "priors", "train base",
 
 @pytest.fixture(scope="module")
 def tiny(ray_cluster, s3_store):
-    from choirrec.config import (
-        Config,
-        DataConfig,
-        EmbedConfig,
-        GroupsConfig,
-        PriorsConfig,
-        ProfileConfig,
-        SyntheticConfig,
-        TrainConfig,
-    )
+    from benchmarks.node_loss import job_config
     from choirrec.run_dir import RunDir
 
     bucket = s3_store.create_bucket("choirrec-pipeline").removeprefix("s3://")
-    cfg = Config(
-        run_dir=f"s3://{bucket}/run?endpoint_override={s3_store.endpoint}",
-        data=DataConfig(synthetic=SyntheticConfig(users=1000, block_size=500)),
-        profiles=ProfileConfig(users_per_shard=500),
-        embed=EmbedConfig(embedder="behavioral", users_per_shard=500),
-        groups=GroupsConfig(n_clusters=4),
-        priors=PriorsConfig(num_partitions=2, min_group_size=5),
-        # 2 epochs: Ray Train has a checkpoint on S3 before the job's training is hit
-        train=TrainConfig(epochs=2, batch_size=256, seeds=(0,)))
+    # 1,000 users, 2 profile shards, behavioural embeddings, K = 4, 2 epochs (Ray Train has a
+    # checkpoint on S3 before the job's training is hit)
+    cfg = job_config(f"s3://{bucket}/run?endpoint_override={s3_store.endpoint}", users=1000,
+                     epochs=2, shards=2)
     return cfg, RunDir(cfg.run_dir)
 
 

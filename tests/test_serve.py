@@ -5,7 +5,6 @@ The app serves from an ``s3://`` run directory (the trained run copied to a real
 127.0.0.1): what `serve run serve.app:build run_dir=s3://…` does on a cluster."""
 
 import json
-import socket
 import threading
 import time
 
@@ -14,13 +13,9 @@ import pytest
 import requests
 import torch
 
+from benchmarks.s3_server import free_port
+
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]  # includes the trained_run fixture
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def app(trained_run, s3_store):
     run = RunDir(f"s3://{s3_store.bucket}/serve-run?endpoint_override={s3_store.endpoint}")
     pafs.copy_files(local.root, run.root, source_filesystem=local.fs,
                     destination_filesystem=run.fs)
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build({"run_dir": run.uri, "model": "choirrec"}), name="choirrec",
               route_prefix="/")
