@@ -43,6 +43,7 @@ from choirrec.config import (
     TrainConfig,
     to_yaml,
 )
+from choirrec.pipeline import stage_plan
 from choirrec.run_dir import RunDir
 
 STAGES = ["prepare", "profiles", "embeddings", "groups", "priors", "train base",
@@ -76,12 +77,11 @@ def _profile_actors_alive(cluster: LocalCluster) -> bool:
                for a in cluster.state("actors"))
 
 
-def _committed(run: RunDir, models: tuple[str, ...] = ("base", "choirrec")) -> list[str]:
-    stages = {"prepare": "data", "profiles": "profiles", "embeddings": "embeddings",
-              "groups": "groups", "priors": "priors",
-              **{f"train {m}": f"models/{m}/seed_0" for m in models},
-              "evaluate": f"eval/{models[-1]}"}
-    return [s for s, d in stages.items() if run.manifest(d) is not None]
+def _committed(run: RunDir, cfg: Config) -> list[str]:
+    """The pipeline's stages (``choirrec.pipeline.stage_plan``) whose outputs all committed."""
+    models = tuple(cfg.eval.models) or ("base", "choirrec")
+    return [label for label, dirs, _ in stage_plan(cfg, models)
+            if all(run.manifest(d) is not None for d in dirs)]
 
 
 def _staged_shards(run: RunDir, stage: str) -> int:
@@ -172,7 +172,6 @@ class Scenario:
         """Submit ``run_all`` for ``cfg`` on ``s3://bucket/prefix``; kill the worker node
         during each stage named in ``kills`` ("profiles", "train")."""
         cfg = dataclasses.replace(cfg, run_dir=f"s3://{self.bucket}/{prefix}")
-        models = tuple(cfg.eval.models) or ("base", "choirrec")
         cfg_path = self.work / f"{prefix}.yaml"
         cfg_path.write_text(to_yaml(cfg))
         run = self.client_run(prefix)
@@ -190,7 +189,7 @@ class Scenario:
             if time.monotonic() - t0 > timeout_s:
                 raise TimeoutError(f"job {sid} still {status} after {timeout_s} s")
             if pending:
-                committed = _committed(run, models)
+                committed = _committed(run, cfg)
                 training = pending[0] == "train" and _checkpointed_untrained(run)
                 hit = training or (pending[0] == "profiles" and "profiles" not in committed
                                    and _profile_actors_alive(self.cluster))
@@ -209,7 +208,7 @@ class Scenario:
                 "seconds": round(time.monotonic() - t0, 1), "kills": events,
                 "missed_kills": pending, "stage_lines": stage_lines(logs),
                 "stages": {st: status for st, status, _ in stage_lines(logs)}, "error": errors,
-                "committed": _committed(run, models), "logs_tail": logs[-3000:]}
+                "committed": _committed(run, cfg), "logs_tail": logs[-3000:]}
 
 
 def fault_run(sc: Scenario, cfg: Config, prefix: str) -> dict:
