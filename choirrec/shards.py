@@ -100,12 +100,63 @@ class ShardStore:
             raise RuntimeError(f"{stage}: shards {sorted(missing)[:10]} were not written; rerun "
                                "to resume (finished shards are kept)")
 
+    def read_column(self, name: str) -> pa.ChunkedArray:
+        """One column across every staged shard (e.g. the profiles' ``status``)."""
+        import pyarrow.dataset as pads
+
+        paths = [self.path(s) for s in sorted(self.done_shards())]
+        ds = pads.dataset(paths, format="parquet", filesystem=self._fs())
+        return ds.to_table(columns=[name]).column(name)
+
     def write(self, shard: int, table: pa.Table) -> None:
         fs = self._fs()
         final = self.path(shard)
         tmp = f"{self.staging}/.tmp-{shard:05d}-{uuid.uuid4().hex[:8]}-{os.getpid()}"
         pq.write_table(table, tmp, filesystem=fs)
         fs.move(tmp, final)
+
+
+class ShardCollector:
+    """Reassembles shards from a stream of rows in any order (a ``ray.data.llm`` processor's
+    output, iterated on the driver) and hands each one on as soon as all its rows arrived, so
+    finished shards are written — and survive a crash — while the engines keep working."""
+
+    def __init__(self, expected: dict[int, int], on_shard):
+        self.expected = dict(expected)
+        self.on_shard = on_shard  # (shard, table) -> summary row table
+        self._parts: dict[int, list[pa.Table]] = {}
+        self._rows: dict[int, int] = {}
+        self.summaries: list[pa.Table] = []
+
+    def add(self, batch: pa.Table) -> None:
+        shards = batch.column("shard").to_numpy()
+        for shard in np.unique(shards):
+            part = batch.filter(pa.array(shards == shard))
+            s = int(shard)
+            if s not in self.expected:
+                raise RuntimeError(f"a row of shard {s} arrived, which is not being computed")
+            self._parts.setdefault(s, []).append(part)
+            self._rows[s] = self._rows.get(s, 0) + part.num_rows
+            if self._rows[s] > self.expected[s]:
+                raise RuntimeError(f"shard {s}: {self._rows[s]} rows arrived, expected "
+                                   f"{self.expected[s]} (duplicated rows)")
+            if self._rows[s] == self.expected[s]:
+                self.summaries.append(self.on_shard(s, pa.concat_tables(self._parts.pop(s))))
+
+    def finish(self) -> list[pa.Table]:
+        """The per-shard summaries; raises if a shard is incomplete (rows were lost)."""
+        short = {s: (self._rows.get(s, 0), n) for s, n in self.expected.items()
+                 if self._rows.get(s, 0) < n}
+        if short:
+            raise RuntimeError(f"shards with missing rows (got, expected): {dict(list(short.items())[:10])}")
+        return self.summaries
+
+
+def expected_rows(user_ids: np.ndarray, n_shards: int, shards) -> dict[int, int]:
+    """How many users of ``user_ids`` fall in each of ``shards``."""
+    s, n = np.unique(shard_of(np.asarray(user_ids), n_shards), return_counts=True)
+    counts = dict(zip(s.tolist(), n.tolist(), strict=True))
+    return {int(k): counts[int(k)] for k in shards if counts.get(int(k), 0) > 0}
 
 
 def stage_store(run: RunDir, stage: str, fp: str, n_shards: int) -> ShardStore:

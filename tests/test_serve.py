@@ -14,6 +14,7 @@ import requests
 import torch
 
 from benchmarks.s3_server import free_port
+from choirrec.serving.schemas import ScoreRequest
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]  # includes the trained_run fixture
 
@@ -83,6 +84,25 @@ def test_cold_start_users_and_unknown_items_never_fail(app):
         assert body["cold_start"] and body["group_source"] == source
         assert len(body["scores"]) == 4 and all(0 < s < 1 for s in body["scores"])
         assert (body["group"] == [-1, -1, -1]) == (source == "population")
+        assert body["group_note"] is None  # this run's MiniLM runs in the replica
+
+
+def test_a_run_whose_embedder_cannot_run_in_a_replica_says_so_per_response(app):
+    from choirrec.serving.scorer import Scorer, load_model, model_uri
+
+    run, _ = app
+    lm = load_model(run, model_uri(run))
+    assert lm.assigner.describe() == {"embedder": "minilm", "model": "all-MiniLM-L6-v2",
+                                      "embeds_profiles": True}
+    # as GroupAssigner finds for a run embedded by, e.g., vLLM's Qwen3-Embedding-8B
+    lm.assigner.unsupported_reason = "the run embedded profiles with vLLM model Q"
+    _, cands = _known(run, 2)
+    req = ScoreRequest.model_validate({"user_id": 10**15, "candidates": cands,
+                                       "user": {"profile": "A parent who buys diapers."}})
+    out = Scorer(lm).score([req, ScoreRequest.model_validate({"user_id": 10**15,
+                                                              "candidates": cands})])
+    assert out[0].group_source == "population" and "vLLM model Q" in out[0].group_note
+    assert out[1].group_note is None  # nothing was offered to place it: a plain cold start
 
 
 def test_limits_and_malformed_input(app):
@@ -110,6 +130,7 @@ def test_health_and_model_info(app):
     assert requests.get(f"{url}/healthz", timeout=30).json()["status"] == "ok"
     info = requests.get(f"{url}/v1/model", timeout=30).json()
     assert info["kind"] == "choirrec" and info["config"]["lambda_kd"] == 0.005
+    assert info["cold_start"]["embedder"] == "minilm" and info["cold_start"]["embeds_profiles"]
     assert requests.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/v1/score"]
 
 

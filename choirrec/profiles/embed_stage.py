@@ -24,7 +24,14 @@ from choirrec.config import EmbedConfig
 from choirrec.resources import check_actor_budget, nonempty_blocks, read_parquet, shard_actor_pool
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import EMBEDDINGS, validate_table
-from choirrec.shards import ShardStore, n_shards_for, shard_of, stage_store
+from choirrec.shards import (
+    ShardCollector,
+    ShardStore,
+    expected_rows,
+    n_shards_for,
+    shard_of,
+    stage_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +99,13 @@ class TextEmbedShardWorker:
                          "embedded": [len(todo)], "seconds": [time.perf_counter() - t0]})
 
 
-def embed_fingerprint(cfg: EmbedConfig, embedder: str, source_fp: str, n_shards: int) -> str:
+def embed_fingerprint(cfg: EmbedConfig, embedder: str, source_fp: str, n_shards: int,
+                      vllm_cfg=None) -> str:
     c = dataclasses.asdict(cfg)
     for k in ("concurrency", "num_cpus_per_actor", "batch_size"):
         c.pop(k)
+    if embedder == "vllm" and vllm_cfg is not None:  # which model embedded, and how
+        c["vllm"] = [vllm_cfg.embed_model, vllm_cfg.embed_dtype, vllm_cfg.embed_max_model_len]
     return fingerprint("embeddings", embedder, c, source_fp, n_shards)
 
 
@@ -111,7 +121,9 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
     prof_m = run.require("profiles", "run `python -m pipelines.build_profiles` first")
     n_users = int(prof_m["users"])
     n_shards = n_shards_for(n_users, cfg.users_per_shard)
-    fp = embed_fingerprint(cfg, embedder, prof_m["fingerprint"], n_shards)
+    if embedder == "vllm" and vllm_cfg is None:
+        raise ValueError("embed.embedder is vllm but no profiles.vllm config was given")
+    fp = embed_fingerprint(cfg, embedder, prof_m["fingerprint"], n_shards, vllm_cfg)
     if not force and run.is_current("embeddings", fp):
         log.info("embeddings are current in %s; skipping", run.uri)
         return run.manifest("embeddings")
@@ -129,7 +141,9 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
         ds = read_parquet(run, "profiles", columns=["user_id", "profile"]).map_batches(
             add_shard, batch_format="pyarrow", num_cpus=0.25)
         if embedder == "vllm":
-            summaries = _embed_vllm(ds, store, vllm_cfg, cfg.dims)
+            summaries = _embed_vllm(ds, store, vllm_cfg, cfg.dims, expected_rows(
+                run.read_table("profiles", columns=["user_id"]).column("user_id").to_numpy(),
+                n_shards, todo))
         else:
             check_actor_budget(cfg.concurrency, cfg.num_cpus_per_actor, "embed")
             out = ds.groupby("shard", num_partitions=min(todo.size, 64)).map_groups(
@@ -139,8 +153,10 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
             summaries = nonempty_blocks(out)
     store.require_complete("embeddings")
     s = pa.concat_tables(summaries) if summaries else None
-    dims = {"minilm": 384, "vllm": cfg.dims}[embedder]
-    summary = {"embedder": embedder, "reason": reason, "dims": dims, "users": n_users,
+    dims = 384 if embedder == "minilm" else _vllm_dims(store)
+    model = vllm_cfg.embed_model if embedder == "vllm" else "all-MiniLM-L6-v2"
+    summary = {"embedder": embedder, "model": model, "reason": reason, "dims": dims,
+               "users": n_users,
                "n_shards": n_shards, "shards_resumed": len(done),
                **({k: int(pc.sum(s.column(k)).as_py()) for k in ("reused", "embedded")}
                   if s else {}),
@@ -150,17 +166,30 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
     return run.manifest("embeddings")
 
 
-def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int) -> list[pa.Table]:
+def _vllm_dims(store: ShardStore) -> int:
+    """The width vLLM's vectors were written with (the model's, or the truncation's)."""
+    import pyarrow.parquet as pq
+
+    shard = min(store.done_shards())
+    schema = pq.read_schema(store.path(shard), filesystem=store._fs())
+    return schema.field("embedding").type.list_size
+
+
+def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int,
+                expected: dict[int, int]) -> list[pa.Table]:
+    """vLLM path: profiles -> ray.data.llm embed processor -> rows regrouped by shard on the
+    driver, each shard written atomically once all its rows are in."""
     from choirrec.profiles.vllm import build_embed_processor
 
     def sha(t: pa.Table) -> pa.Table:
         return t.append_column("source_sha256", pa.array(
             [hashlib.sha256(p.encode()).hexdigest() for p in t.column("profile").to_pylist()]))
 
-    results = build_embed_processor(vllm_cfg, dims)(ds.map_batches(sha, batch_format="pyarrow"))
+    results = build_embed_processor(vllm_cfg, dims)(
+        ds.map_batches(sha, batch_format="pyarrow", num_cpus=vllm_cfg.stage_num_cpus))
+    t0 = time.perf_counter()
 
-    def write(t: pa.Table) -> pa.Table:
-        shard = int(t.column("shard")[0].as_py())
+    def write(shard: int, t: pa.Table) -> pa.Table:
         vec = np.stack(t.column("embedding").to_numpy(zero_copy_only=False))
         out = pa.table({"user_id": t.column("user_id"), "embedding": _vectors(vec),
                         "embedder": ["vllm"] * t.num_rows,
@@ -169,7 +198,10 @@ def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int) ->
         validate_table(out, EMBEDDINGS)
         store.write(shard, out)
         return pa.table({"shard": [shard], "users": [out.num_rows], "reused": [0],
-                         "embedded": [out.num_rows], "seconds": [0.0]})
+                         "embedded": [out.num_rows], "dims": [vec.shape[1]],
+                         "seconds": [time.perf_counter() - t0]})
 
-    out = results.groupby("shard").map_groups(write, batch_format="pyarrow", num_cpus=0.25)
-    return nonempty_blocks(out)
+    collector = ShardCollector(expected, write)
+    for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
+        collector.add(batch)
+    return collector.finish()

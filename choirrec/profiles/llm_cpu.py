@@ -13,12 +13,12 @@ import hashlib
 import importlib.metadata as md
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from choirrec.config import LlmCpuConfig
+from choirrec.profiles.prompt import strip_thinking
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,6 @@ def resolve_model(cfg: LlmCpuConfig) -> tuple[Path, str]:
     return materialize(cfg.model, cfg.cache_dir), cfg.model
 
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
-
-
 class LlmCpuGenerator:
     """One llama.cpp model per Ray actor; ``chat`` returns (text, completion tokens, seconds)."""
 
@@ -152,5 +149,5 @@ class LlmCpuGenerator:
             "seed": self.cfg.seed})
         if "error" in res:
             raise RuntimeError(f"llama.cpp error: {res['error']}")
-        text = _THINK.sub("", res["choices"][0]["message"]["content"] or "")
+        text = strip_thinking(res["choices"][0]["message"]["content"] or "")
         return text, int(res.get("usage", {}).get("completion_tokens", 0)), time.perf_counter() - t0

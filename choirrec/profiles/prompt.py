@@ -84,6 +84,16 @@ def prompt_sha256(messages: list[dict]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def strip_thinking(text: str) -> str:
+    """Remove reasoning blocks (Qwen3 and other thinking models): closed ``<think>…</think>``
+    blocks, the empty one a model emits with thinking switched off, and an unclosed block that
+    ran out of tokens (everything after it is reasoning, not an answer)."""
+    return _THINK.sub("", text or "").strip()
+
+
 _HEADER = re.compile(r"^\W*(core identity|key interest points|consumption philosophy)\W*:?\W*",
                      re.IGNORECASE | re.MULTILINE)
 
@@ -92,8 +102,9 @@ def parse_profile(text: str, min_chars: int = 8) -> str | None:
     """Normalise a model's answer to the three sections, or None if it is malformed.
 
     Accepts markdown decorations (``**Core identity:**``, ``## ...``) and bullet lists; needs
-    all three sections, in order, each with some content.
+    all three sections, in order, each with some content. Reasoning blocks are ignored.
     """
+    text = strip_thinking(text)
     if not text:
         return None
     found = [(m.start(), m.end(), m.group(1).lower()) for m in _HEADER.finditer(text)]

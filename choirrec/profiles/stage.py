@@ -38,7 +38,15 @@ from choirrec.resources import (
 )
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import PROFILES, USER_ATTRIBUTES, validate_table
-from choirrec.shards import ShardStore, n_shards_for, sample_users, shard_of, stage_store
+from choirrec.shards import (
+    ShardCollector,
+    ShardStore,
+    expected_rows,
+    n_shards_for,
+    sample_users,
+    shard_of,
+    stage_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -246,11 +254,16 @@ def _selected_users(run: RunDir, max_users: int | None) -> np.ndarray:
 
 def profile_fingerprint(cfg: ProfileConfig, data_fp: str, n_shards: int) -> str:
     c = dataclasses.asdict(cfg)
-    c.pop("concurrency"), c.pop("num_cpus_per_actor")
+    c.pop("concurrency"), c.pop("num_cpus_per_actor"), c.pop("max_fallback_share")
     if cfg.backend != "llm-cpu":
         c.pop("llm_cpu")
     if cfg.backend != "vllm":
         c.pop("vllm")
+    else:  # where and how fast the engines run, and the embedder's fields, change no profile
+        for k in ("batch_size", "concurrency", "cpu_per_engine", "cpu_kv_cache_gib",
+                  "stage_num_cpus", "cache_dir", "enforce_eager", "tensor_parallel_size",
+                  "embed_model", "embed_batch_size", "embed_max_model_len"):
+            c["vllm"].pop(k)
     return fingerprint("profiles", PROMPT_VERSION, template.MODEL, c, data_fp, n_shards)
 
 
@@ -291,7 +304,7 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
         job = ProfileJob(cfg, info, split_ts, store, prior)
         long = _long_inputs(run, split_ts, n_shards, sel, todo)
         if cfg.backend == "vllm":
-            summaries = _profiles_vllm(long, job, n_shards)
+            summaries = _profiles_vllm(long, job, expected_rows(selected, n_shards, todo))
         else:
             check_actor_budget(cfg.concurrency, cfg.num_cpus_per_actor, "profiles")
             out = long.groupby("shard", num_partitions=min(len(todo), 64)).map_groups(
@@ -300,6 +313,7 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
                 num_cpus=cfg.num_cpus_per_actor)
             summaries = nonempty_blocks(out)
     store.require_complete("profiles")
+    fallback = check_fallback_share(cfg, store)
     s = pa.concat_tables(summaries) if summaries else None
     summary = {
         "backend": cfg.backend, "prompt_version": PROMPT_VERSION, "users": int(selected.size),
@@ -307,6 +321,7 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
         "n_shards": n_shards, "shards_resumed": len(done),
         **({k: int(pc.sum(s.column(k)).as_py()) for k in
             ("reused", "generated", "retried", "fallback", "tokens")} if s else {}),
+        **fallback,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if s is not None and summary.get("tokens"):
@@ -314,6 +329,27 @@ def build_profiles(cfg: ProfileConfig, run: RunDir, force: bool = False) -> dict
     run.commit_dir(store.staging, "profiles", fp, summary)
     log.info("profiles: %s", json.dumps(summary))
     return run.manifest("profiles")
+
+
+def check_fallback_share(cfg: ProfileConfig, store: ShardStore) -> dict:
+    """The share of LLM profiles that fell back to the template, over the whole artifact
+    (resumed shards included); raises above ``max_fallback_share`` so a run whose model
+    mostly failed is not committed as an LLM run. Shards stay staged: fix and rerun."""
+    if cfg.backend == "template":
+        return {}
+    status = store.read_column("status")
+    n = len(status)
+    fb = int(pc.sum(pc.equal(status, "fallback")).as_py() or 0)
+    share = fb / max(n, 1)
+    if share > cfg.max_fallback_share:
+        raise RuntimeError(
+            f"profiles: {fb} of {n} LLM answers ({share:.1%}) lacked the three profile sections "
+            f"and fell back to the template, above profiles.max_fallback_share = "
+            f"{cfg.max_fallback_share:g}. Usual causes: max_tokens too small for the model "
+            "(answers cut off), a thinking model with enable_thinking on, or a model too weak "
+            "for the format. Fix the cause and rerun (a changed config profiles afresh), or "
+            "raise profiles.max_fallback_share and rerun to commit the kept shards as they are")
+    return {"fallback_share": round(share, 4)}
 
 
 def _long_inputs(run: RunDir, split_ts: int, n_shards: int, selected: np.ndarray | None,
@@ -340,30 +376,41 @@ def _long_inputs(run: RunDir, split_ts: int, n_shards: int, selected: np.ndarray
     return users.union(buys, queries)
 
 
-def _profiles_vllm(long: ray.data.Dataset, job: ProfileJob, n_shards: int) -> list[pa.Table]:
-    """GPU path: prompts -> ray.data.llm vLLM processor -> per-shard atomic writes."""
+def _profiles_vllm(long: ray.data.Dataset, job: ProfileJob,
+                   expected: dict[int, int]) -> list[pa.Table]:
+    """vLLM path: prompts -> ray.data.llm processor (engines on GPU or CPU workers) -> rows
+    regrouped by shard on the driver, each shard written atomically once all its rows are in."""
     from choirrec.profiles.vllm import build_profile_processor
+
+    cfg = job.cfg.vllm
 
     def prompts(long_shard: pa.Table) -> pa.Table:
         _, t = shard_prompts(long_shard, job)
         return t.append_column("shard", pa.array(
             [int(long_shard.column("shard")[0].as_py())] * t.num_rows, pa.int64()))
 
-    ds = long.groupby("shard").map_groups(prompts, batch_format="pyarrow", num_cpus=0.5)
-    results = build_profile_processor(job.cfg.vllm)(ds)
+    # the prompts are built (a hash shuffle) before the engines start: the shuffle's aggregator
+    # actors and the LLM stages' actors competing for a small node's CPUs can stall the whole
+    # streaming pipeline silently; prompts are small (a few KB per user)
+    ds = long.groupby("shard").map_groups(prompts, batch_format="pyarrow",
+                                          num_cpus=cfg.stage_num_cpus).materialize()
+    results = build_profile_processor(cfg)(ds)
+    t0 = time.perf_counter()
 
-    def write(shard_rows: pa.Table) -> pa.Table:
-        shard = int(shard_rows.column("shard")[0].as_py())
-        out = shard_rows.append_column(
-            "prompt_version", pa.array([PROMPT_VERSION] * shard_rows.num_rows, pa.string()))
+    def write(shard: int, rows: pa.Table) -> pa.Table:
+        out = rows.append_column(
+            "prompt_version", pa.array([PROMPT_VERSION] * rows.num_rows, pa.string()))
         out = out.select(PROFILE_SCHEMA.names).cast(PROFILE_SCHEMA).sort_by("user_id")
         validate_table(out, PROFILES)
         job.store.write(shard, out)
         fb = int(pc.sum(pc.equal(out.column("status"), "fallback")).as_py() or 0)
+        log.info("profiles: shard %d written (%d users, %d fallbacks)", shard, out.num_rows, fb)
         return pa.table({"shard": [shard], "users": [out.num_rows], "reused": [0],
                          "generated": [out.num_rows], "retried": [0], "fallback": [fb],
                          "tokens": [int(pc.sum(out.column("n_tokens")).as_py() or 0)],
-                         "seconds": [0.0]})
+                         "seconds": [time.perf_counter() - t0]})
 
-    out = results.groupby("shard").map_groups(write, batch_format="pyarrow", num_cpus=0.25)
-    return nonempty_blocks(out)
+    collector = ShardCollector(expected, write)
+    for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
+        collector.add(batch)
+    return collector.finish()

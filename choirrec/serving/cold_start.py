@@ -25,7 +25,21 @@ from choirrec.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 ATTRIBUTE_FIELDS = ("gender", "age_band", "occupation", "city_tier", "consumption_level")
-TEXT_EMBEDDERS = ("minilm",)
+# (embedder, model) pairs a replica can run on the CPU: MiniLM through sentence-transformers,
+# and vLLM's MiniLM — the same weights (cosine >= 0.9999 per user against sentence-transformers,
+# tests/test_vllm_ray.py), so cold-start users land where offline users with that text did
+def text_embedder_support(embedder: str, model: str) -> tuple[bool, str]:
+    """(can a replica embed a cold-start profile exactly as the run did, why not)."""
+    if embedder == "minilm" or (embedder, model) == ("vllm", "minilm"):
+        return True, ""
+    if embedder == "behavioral":
+        return False, ("the run's behavioural embedder needs a purchase history; unknown users "
+                       "get the population prior")
+    if embedder == "vllm":
+        return False, (f"the run embedded profiles with vLLM model {model or '?'}, which a "
+                       "scoring replica does not load; unknown users get the population prior "
+                       "(embed with profiles.vllm.embed_model: minilm to score them by profile)")
+    return False, f"unknown embedder {embedder!r}; unknown users get the population prior"
 
 
 def rq_encode(codebooks: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -65,12 +79,24 @@ class GroupAssigner:
             self.codebooks = np.load(io.BytesIO(f.read()))
         emb_m = run.manifest("embeddings") or {}
         self.embedder = str(emb_m.get("embedder", ""))
+        self.embed_model = str(emb_m.get("model", "") or "")
+        supported, self.unsupported_reason = text_embedder_support(self.embedder,
+                                                                   self.embed_model)
         self._embed = embed  # injected in tests; else loaded on first use
+        self._injected = embed is not None
+        if embed is None and not supported:
+            log.warning("cold start: %s", self.unsupported_reason)
         self.prior, self.infer_interests = load_interest_prior(run)
 
     @property
     def can_embed_text(self) -> bool:
-        return self._embed is not None or self.embedder in TEXT_EMBEDDERS
+        return self._injected or not self.unsupported_reason
+
+    def describe(self) -> dict:
+        """What ``/v1/model`` reports about cold-start group assignment."""
+        return {"embedder": self.embedder, "model": self.embed_model,
+                "embeds_profiles": self.can_embed_text,
+                **({"reason": self.unsupported_reason} if not self.can_embed_text else {})}
 
     def _embedder(self) -> Callable[[list[str]], np.ndarray]:
         if self._embed is None:

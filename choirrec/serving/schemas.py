@@ -55,6 +55,9 @@ class ScoreResponse(BaseModel):
     group: list[int] = Field(description="the user's group codes g1..gM (-1: unknown level)")
     group_source: str = Field(description="known | profile | attributes | population")
     cold_start: bool
+    group_note: str | None = Field(
+        None, description="why an unknown user's profile/attributes could not place it in a "
+                          "group (the run's embedder cannot run in a scoring replica)")
 
 
 class ModelInfo(BaseModel):
@@ -64,3 +67,6 @@ class ModelInfo(BaseModel):
     trained_at: str | None
     config: dict
     metrics: dict
+    cold_start: dict | None = Field(
+        None, description="how unknown users are grouped: the run's embedder, and whether a "
+                          "replica can embed their profiles (if not, why)")

@@ -106,15 +106,19 @@ class Scorer:
                         reason, exc_info=err)
         return ScoringError(reason)
 
-    def _cold(self, req: ScoreRequest, b: dict[str, np.ndarray]) -> tuple[GroupRow, str]:
+    def _cold(self, req: ScoreRequest, b: dict[str, np.ndarray]
+              ) -> tuple[GroupRow, str, str | None]:
         """Fill an unknown user's attributes, group features and fill rate in ``b``."""
         lk = self.loaded.lookup
         hints = req.user.model_dump() if req.user else {}
         attrs = {k: hints.get(k) for k in ATTRIBUTE_FIELDS}
         own = lk.attribute_codes(attrs)
-        codes, source = (None, "population")
+        codes, source, note = (None, "population", None)
         if self.loaded.assigner is not None:
             codes, source = self.loaded.assigner.codes(hints.get("profile"), attrs)
+            if not self.loaded.assigner.can_embed_text and (
+                    hints.get("profile") or any(v is not None for v in attrs.values())):
+                note = self.loaded.assigner.unsupported_reason
         group = lk.population_group() if codes is None else lk.group_for_codes(codes)
         if self.loaded.assigner is not None:  # attribute completion, as in training
             own = np.where(own == 0, group.attrs, own)
@@ -125,7 +129,7 @@ class Scorer:
         b["group_attrs"][:] = group.attrs
         b["group_seq_items"][:] = group.seq_items
         b["group_seq_cats"][:] = group.seq_cats
-        return group, source
+        return group, source, note
 
     def score(self, requests: list[ScoreRequest], now: int | None = None
               ) -> list[ScoreResponse]:
@@ -138,20 +142,20 @@ class Scorer:
             cats = np.array([c.category_id for c in req.candidates], np.int64)
             b = lm.lookup.batch(req.user_id, items, cats, ts)
             if lm.lookup.is_known(req.user_id):
-                meta.append((b["group_codes"][0].tolist(), "known", False))
+                meta.append((b["group_codes"][0].tolist(), "known", False, None))
             else:
-                group, source = self._cold(req, b)
-                meta.append((group.codes.tolist(), source, True))
+                group, source, note = self._cold(req, b)
+                meta.append((group.codes.tolist(), source, True, note))
             parts.append(b)
         batch = {k: torch.from_numpy(np.ascontiguousarray(np.concatenate([p[k] for p in parts])))
                  for k in parts[0]}
         with torch.no_grad():
             scores = torch.sigmoid(lm.model(batch)["logit"]).numpy().astype(np.float64)
         out, start = [], 0
-        for req, (group, source, cold) in zip(requests, meta, strict=True):
+        for req, (group, source, cold, note) in zip(requests, meta, strict=True):
             n = len(req.candidates)
             out.append(ScoreResponse(scores=scores[start:start + n].tolist(),
                                      model_version=lm.version, group=[int(g) for g in group],
-                                     group_source=source, cold_start=cold))
+                                     group_source=source, cold_start=cold, group_note=note))
             start += n
         return out
