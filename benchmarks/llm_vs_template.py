@@ -113,6 +113,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the world's seed")
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-fallback-share", type=float, default=0.25,
+                   help="the 0.5B model's malformed-answer share was 16%% in benchmarks.profiles")
     p.add_argument("--workdir", default="runs/llm_vs_template")
     a = p.parse_args()
     ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False,
@@ -122,7 +124,8 @@ def main() -> None:
     prepare_data(DataConfig(synthetic=SyntheticConfig(users=a.users, seed=a.seed)), world)
     template = arm(world, root, "template", ProfileConfig(), a.k)
     llm = arm(world, root, "vllm", ProfileConfig(
-        backend="vllm", llm_users_per_shard=64, vllm=VllmConfig(
+        backend="vllm", llm_users_per_shard=64, max_fallback_share=a.max_fallback_share,
+        vllm=VllmConfig(
             model="qwen2.5-coder-0.5b-instruct", cpu_per_engine=0.5, dtype="bfloat16",
             max_model_len=2048, max_tokens=a.max_tokens, batch_size=a.batch_size)), a.k)
     out = {"command": "python -m benchmarks.llm_vs_template " + " ".join(

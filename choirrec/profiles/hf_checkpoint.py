@@ -17,12 +17,13 @@ checkpoint on every alive node (one small Ray task per node; a no-op where it is
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from choirrec.profiles.llm_cpu import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +63,9 @@ class CheckpointIntegrityError(RuntimeError):
     pass
 
 
-def _sha256(path: Path, chunk: int = 16 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
-
-
 def file_hashes(directory: Path) -> dict[str, str]:
     """sha256 of every file in a checkpoint directory (what the pins are compared against)."""
-    return {p.name: _sha256(p) for p in sorted(directory.iterdir()) if p.is_file()}
+    return {p.name: file_sha256(p) for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 def _check(directory: Path, spec: PinnedCheckpoint) -> list[str]:
@@ -80,7 +73,7 @@ def _check(directory: Path, spec: PinnedCheckpoint) -> list[str]:
     bad = []
     for name, want in spec.files.items():
         p = directory / name
-        if not p.is_file() or _sha256(p) != want:
+        if not p.is_file() or file_sha256(p) != want:
             bad.append(name)
     return bad
 

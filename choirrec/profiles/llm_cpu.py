@@ -72,7 +72,8 @@ def locate_parts(spec: PinnedGGUF) -> list[Path]:
     return files
 
 
-def _sha256(path: Path, chunk: int = 16 << 20) -> str:
+def file_sha256(path: Path, chunk: int = 16 << 20) -> str:
+    """sha256 of a (large) file, read in chunks: what model pins are checked against."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while b := f.read(chunk):
@@ -88,7 +89,7 @@ def materialize(name: str, cache_dir: str) -> Path:
     spec = GGUF_MODELS[name]
     out = Path(os.path.expanduser(cache_dir)) / f"{name}-{spec.sha256[:12]}.gguf"
     if out.exists():
-        if _sha256(out) == spec.sha256:
+        if file_sha256(out) == spec.sha256:
             return out
         log.warning("cached %s failed its sha256 check; rebuilding it", out)
         out.unlink()
@@ -116,7 +117,7 @@ def resolve_model(cfg: LlmCpuConfig) -> tuple[Path, str]:
         path = Path(os.path.expanduser(cfg.model_path))
         if not path.is_file():
             raise FileNotFoundError(f"profiles.llm_cpu.model_path {path} does not exist")
-        if cfg.model_sha256 and _sha256(path) != cfg.model_sha256:
+        if cfg.model_sha256 and file_sha256(path) != cfg.model_sha256:
             raise ModelIntegrityError(f"{path} does not match profiles.llm_cpu.model_sha256")
         return path, path.name
     return materialize(cfg.model, cfg.cache_dir), cfg.model
