@@ -260,7 +260,7 @@ def build_priors(cfg: PriorsConfig, run: RunDir, force: bool = False) -> dict:
     n_rows = _parquet_rows(run, "data", "users") + _parquet_rows(run, "data", "events")
     if n_rows <= cfg.local_max_rows:  # the events' row count bounds the purchases'
         log.info("priors: %d input rows: reduced in the driver (pyarrow)", n_rows)
-        attrs, seqs = _reduce_local(_table(users), _table(buys), assignments.select(codes_cols),
+        attrs, seqs = _reduce_local(_collect(users), _collect(buys), assignments.select(codes_cols),
                                     m, usable, cfg, as_of)
     else:
         log.info("priors: %d input rows: reduced on Ray Data", n_rows)
@@ -314,9 +314,8 @@ def _reduce_local(users: pa.Table, buys: pa.Table, asg: pa.Table, m, usable, cfg
                   ) -> tuple[pa.Table, pa.Table]:
     """The same reduction in the driver: pyarrow joins, then each group's rows (contiguous
     after a sort on the key) through the same per-group functions."""
-    a = asg
-    ua = _explode_levels(users.join(a, "user_id", join_type="inner"), m)
-    ba = _explode_levels(buys.join(a, "user_id", join_type="inner"), m, usable)
+    ua = _explode_levels(users.join(asg, "user_id", join_type="inner"), m)
+    ba = _explode_levels(buys.join(asg, "user_id", join_type="inner"), m, usable)
     attrs = _per_group(ua, group_attribute_row)
     seqs = _per_group(ba, lambda t: group_sequence_snapshots(t, cfg, as_of))
     if attrs is None or seqs is None:
@@ -338,10 +337,6 @@ def _per_group(t: pa.Table, fn) -> pa.Table | None:
 
 def _parquet_rows(run: RunDir, *parts: str) -> int:
     return int(run.dataset(*parts).count_rows())
-
-
-def _table(ds: ray.data.Dataset) -> pa.Table:
-    return _collect(ds)
 
 
 def _collect(ds: ray.data.Dataset) -> pa.Table:

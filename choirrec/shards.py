@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,10 @@ class ShardStore:
         ds = pads.dataset(paths, format="parquet", filesystem=self._fs())
         return ds.to_table(columns=[name]).column(name)
 
+    def read_schema(self) -> pa.Schema:
+        """The schema the staged shards were written with (any one of them)."""
+        return pq.read_schema(self.path(min(self.done_shards())), filesystem=self._fs())
+
     def write(self, shard: int, table: pa.Table) -> None:
         fs = self._fs()
         final = self.path(shard)
@@ -142,6 +147,13 @@ class ShardCollector:
                                    f"{self.expected[s]} (duplicated rows)")
             if self._rows[s] == self.expected[s]:
                 self.summaries.append(self.on_shard(s, pa.concat_tables(self._parts.pop(s))))
+
+    def drain(self, rows: Iterable[pa.Table]) -> list[pa.Table]:
+        """Add every batch of ``rows`` (e.g. ``ds.iter_batches(batch_format="pyarrow")``),
+        then :meth:`finish`."""
+        for batch in rows:
+            self.add(batch)
+        return self.finish()
 
     def finish(self) -> list[pa.Table]:
         """The per-shard summaries; raises if a shard is incomplete (rows were lost)."""

@@ -72,7 +72,9 @@ def test_cold_start_embeds_with_the_runs_own_embedder_or_says_why_not(
     assert a.can_embed_text is embeds and info["embeds_profiles"] is embeds
     assert info["embedder"] == embedder
     if not embeds:
-        assert a.codes("A parent who buys diapers.", {"gender": "female"}) == (None, "population")
+        assert a.codes("A parent who buys diapers.", {"gender": "female"}) == (
+            None, "population", info["reason"])
+        assert a.codes(None, {}) == (None, "population", None)  # nothing offered: no note
         assert "population prior" in info["reason"]
         if embedder == "vllm":
             assert model in info["reason"] and "embed_model: minilm" in info["reason"]

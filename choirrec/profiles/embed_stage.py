@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import ray
 
 from choirrec.config import EmbedConfig
+from choirrec.profiles.embedders import MiniLMEmbedder
 from choirrec.resources import check_actor_budget, nonempty_blocks, read_parquet, shard_actor_pool
 from choirrec.run_dir import RunDir, fingerprint
 from choirrec.schema import EMBEDDINGS, validate_table
@@ -63,8 +64,6 @@ class TextEmbedShardWorker:
     """Ray Data actor: one shard of profiles -> MiniLM embeddings (incremental)."""
 
     def __init__(self, store: ShardStore, cfg: EmbedConfig):
-        from choirrec.profiles.embedders import MiniLMEmbedder
-
         self.store = store
         # share the node's cores among the pool's actors (torch would otherwise oversubscribe)
         threads = max(1, (os.cpu_count() or 1) // max(1, cfg.concurrency))
@@ -153,8 +152,11 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
             summaries = nonempty_blocks(out)
     store.require_complete("embeddings")
     s = pa.concat_tables(summaries) if summaries else None
-    dims = 384 if embedder == "minilm" else _vllm_dims(store)
-    model = vllm_cfg.embed_model if embedder == "vllm" else "all-MiniLM-L6-v2"
+    if embedder == "minilm":
+        dims, model = MiniLMEmbedder.dims, MiniLMEmbedder.model
+    else:  # the width vLLM's vectors were written with (the model's, or the truncation's)
+        dims = store.read_schema().field("embedding").type.list_size
+        model = vllm_cfg.embed_model
     summary = {"embedder": embedder, "model": model, "reason": reason, "dims": dims,
                "users": n_users,
                "n_shards": n_shards, "shards_resumed": len(done),
@@ -164,15 +166,6 @@ def embed_profiles(cfg: EmbedConfig, run: RunDir, force: bool = False,
     run.commit_dir(store.staging, "embeddings", fp, summary)
     log.info("embeddings: %s", json.dumps(summary))
     return run.manifest("embeddings")
-
-
-def _vllm_dims(store: ShardStore) -> int:
-    """The width vLLM's vectors were written with (the model's, or the truncation's)."""
-    import pyarrow.parquet as pq
-
-    shard = min(store.done_shards())
-    schema = pq.read_schema(store.path(shard), filesystem=store._fs())
-    return schema.field("embedding").type.list_size
 
 
 def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int,
@@ -201,7 +194,5 @@ def _embed_vllm(ds: ray.data.Dataset, store: ShardStore, vllm_cfg, dims: int,
                          "embedded": [out.num_rows], "dims": [vec.shape[1]],
                          "seconds": [time.perf_counter() - t0]})
 
-    collector = ShardCollector(expected, write)
-    for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
-        collector.add(batch)
-    return collector.finish()
+    return ShardCollector(expected, write).drain(
+        results.iter_batches(batch_format="pyarrow", batch_size=None))

@@ -262,7 +262,7 @@ def profile_fingerprint(cfg: ProfileConfig, data_fp: str, n_shards: int) -> str:
     else:  # where and how fast the engines run, and the embedder's fields, change no profile
         for k in ("batch_size", "concurrency", "cpu_per_engine", "cpu_kv_cache_gib",
                   "stage_num_cpus", "cache_dir", "enforce_eager", "tensor_parallel_size",
-                  "embed_model", "embed_batch_size", "embed_max_model_len"):
+                  "embed_model", "embed_batch_size", "embed_max_model_len", "embed_dtype"):
             c["vllm"].pop(k)
     return fingerprint("profiles", PROMPT_VERSION, template.MODEL, c, data_fp, n_shards)
 
@@ -410,7 +410,5 @@ def _profiles_vllm(long: ray.data.Dataset, job: ProfileJob,
                          "tokens": [int(pc.sum(out.column("n_tokens")).as_py() or 0)],
                          "seconds": [time.perf_counter() - t0]})
 
-    collector = ShardCollector(expected, write)
-    for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
-        collector.add(batch)
-    return collector.finish()
+    return ShardCollector(expected, write).drain(
+        results.iter_batches(batch_format="pyarrow", batch_size=None))

@@ -24,11 +24,14 @@ from choirrec.config import VllmConfig
 from choirrec.profiles.prompt import parse_profile
 
 
-def _engine_kwargs(cfg: VllmConfig, max_model_len: int) -> dict[str, Any]:
-    kw: dict[str, Any] = {"tensor_parallel_size": cfg.tensor_parallel_size,
-                          "max_model_len": max_model_len}
-    if cfg.dtype != "auto":
-        kw["dtype"] = cfg.dtype
+def _engine_kwargs(cfg: VllmConfig, dtype: str | None, max_model_len: int | None
+                   ) -> dict[str, Any]:
+    """Engine arguments; a ``None`` dtype or window is left to vLLM (the model's own)."""
+    kw: dict[str, Any] = {"tensor_parallel_size": cfg.tensor_parallel_size}
+    if max_model_len is not None:
+        kw["max_model_len"] = max_model_len
+    if dtype is not None:
+        kw["dtype"] = dtype
     eager = cfg.cpu_per_engine is not None if cfg.enforce_eager is None else cfg.enforce_eager
     if eager:
         kw["enforce_eager"] = True
@@ -58,7 +61,9 @@ def profile_processor_config(cfg: VllmConfig, model_source: str | None = None):
     return vLLMEngineProcessorConfig(
         model_source=model_source or cfg.model,
         task_type="generate",
-        engine_kwargs={**_engine_kwargs(cfg, cfg.max_model_len), "enable_chunked_prefill": True},
+        engine_kwargs={**_engine_kwargs(cfg, None if cfg.dtype == "auto" else cfg.dtype,
+                                        cfg.max_model_len),
+                       "enable_chunked_prefill": True},
         batch_size=cfg.batch_size,
         concurrency=cfg.concurrency,
         # enable_thinking reaches the chat template (Qwen3 thinks unless it is False; other
@@ -84,19 +89,12 @@ def embed_max_len(cfg: VllmConfig) -> int | None:
 def embed_processor_config(cfg: VllmConfig, model_source: str | None = None):
     from ray.data.llm import vLLMEngineProcessorConfig
 
-    kw = _engine_kwargs(cfg, 0)
-    kw.pop("max_model_len")
-    kw.pop("dtype", None)
     dtype = cfg.embed_dtype if cfg.embed_dtype != "auto" else (
         "float32" if cfg.embed_model == "minilm" else None)
-    if dtype:
-        kw["dtype"] = dtype
-    if embed_max_len(cfg) is not None:
-        kw["max_model_len"] = embed_max_len(cfg)
     return vLLMEngineProcessorConfig(
         model_source=model_source or cfg.embed_model,
         task_type="embed",
-        engine_kwargs=kw,
+        engine_kwargs=_engine_kwargs(cfg, dtype, embed_max_len(cfg)),
         batch_size=cfg.embed_batch_size,
         concurrency=cfg.concurrency,
         chat_template_stage=False,

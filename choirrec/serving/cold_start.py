@@ -110,16 +110,20 @@ class GroupAssigner:
         if self.can_embed_text:
             self._embedder()
 
-    def codes(self, profile: str | None, attrs: dict) -> tuple[np.ndarray | None, str]:
-        """(codes or None, source): source is profile | attributes | population."""
+    def codes(self, profile: str | None, attrs: dict
+              ) -> tuple[np.ndarray | None, str, str | None]:
+        """(codes or None, source, note): source is profile | attributes | population; the
+        note says why hints that were given could not be used (else None)."""
         attrs = {k: v for k, v in attrs.items() if k in ATTRIBUTE_FIELDS and v is not None}
-        if not self.can_embed_text or not (profile or attrs):
-            return None, "population"
+        if not (profile or attrs):
+            return None, "population", None
+        if not self.can_embed_text:
+            return None, "population", self.unsupported_reason
         text, source = (profile, "profile") if profile else (
             profile_from_attributes(attrs, self.prior, self.infer_interests), "attributes")
         x = self._embedder()([text])
         if x.shape[1] != self.codebooks.shape[2]:
             log.warning("embedder gives %d dims, codebooks expect %d: population prior",
                         x.shape[1], self.codebooks.shape[2])
-            return None, "population"
-        return rq_encode(self.codebooks, x)[0], source
+            return None, "population", None
+        return rq_encode(self.codebooks, x)[0], source, None

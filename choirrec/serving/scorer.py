@@ -115,10 +115,7 @@ class Scorer:
         own = lk.attribute_codes(attrs)
         codes, source, note = (None, "population", None)
         if self.loaded.assigner is not None:
-            codes, source = self.loaded.assigner.codes(hints.get("profile"), attrs)
-            if not self.loaded.assigner.can_embed_text and (
-                    hints.get("profile") or any(v is not None for v in attrs.values())):
-                note = self.loaded.assigner.unsupported_reason
+            codes, source, note = self.loaded.assigner.codes(hints.get("profile"), attrs)
         group = lk.population_group() if codes is None else lk.group_for_codes(codes)
         if self.loaded.assigner is not None:  # attribute completion, as in training
             own = np.where(own == 0, group.attrs, own)
